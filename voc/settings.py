@@ -1,0 +1,67 @@
+"""VocSettings: every knob in one place, read from VOC_* environment variables or a .env file.
+
+Code receives a settings object (injected), it never reads the environment itself; tests
+build their own `VocSettings(...)`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CORPORA_DIR = PROJECT_ROOT / "corpora"
+MODELS_DIR = PROJECT_ROOT / "models"
+
+
+class VocSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOC_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".voc"), description="Where the SQLite database and caches live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/voc.db."
+    )
+    workspace: str = Field("default", description="Workspace used when none is given.")
+
+    redact_pii: bool = Field(True, description="Redact emails, phones, IDs, cards before storage.")
+    pii_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra redaction patterns, name -> regular expression, e.g. "
+        '{"ORDER_REF": "ORD-\\\\d{8}"}.',
+    )
+
+    max_record_chars: int = Field(
+        1_000_000, description="Records with longer text are rejected with a reason."
+    )
+    min_unit_chars_zh: int = Field(4, description="Shorter Chinese fragments merge with a neighbour.")
+    min_unit_words_en: int = Field(3, description="Shorter English fragments merge with a neighbour.")
+    batch_size: int = Field(2000, description="Records per database transaction while ingesting.")
+
+    user_dict: Path = Field(
+        CORPORA_DIR / "userdict" / "zh_domain.txt", description="jieba user dictionary."
+    )
+    stopwords_zh: Path = Field(CORPORA_DIR / "stopwords" / "zh.txt")
+    stopwords_en: Path = Field(CORPORA_DIR / "stopwords" / "en.txt")
+
+    threads: int = Field(2, description="Threads for BLAS, OpenMP, numba and torch.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'voc.db').as_posix()}"
+
+
+def apply_thread_limits(threads: int) -> None:
+    """Pin thread pools before numeric libraries start them; more threads than cores is slower."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> VocSettings:
+    return VocSettings()
