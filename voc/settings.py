@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,9 @@ class VocSettings(BaseSettings):
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/voc.db."
     )
     workspace: str = Field("default", description="Workspace used when none is given.")
+    default_tz: str = Field(
+        "UTC", description="IANA zone for input dates written without one, e.g. Asia/Shanghai."
+    )
 
     redact_pii: bool = Field(True, description="Redact emails, phones, IDs, cards before storage.")
     pii_patterns: dict[str, str] = Field(
@@ -37,8 +41,12 @@ class VocSettings(BaseSettings):
     max_record_chars: int = Field(
         1_000_000, description="Records with longer text are rejected with a reason."
     )
-    min_unit_chars_zh: int = Field(4, description="Shorter Chinese fragments merge with a neighbour.")
-    min_unit_words_en: int = Field(3, description="Shorter English fragments merge with a neighbour.")
+    min_unit_chars_zh: int = Field(
+        4, description="Shorter Chinese fragments merge with a neighbour."
+    )
+    min_unit_words_en: int = Field(
+        3, description="Shorter English fragments merge with a neighbour."
+    )
     batch_size: int = Field(2000, description="Records per database transaction while ingesting.")
 
     user_dict: Path = Field(
@@ -48,6 +56,17 @@ class VocSettings(BaseSettings):
     stopwords_en: Path = Field(CORPORA_DIR / "stopwords" / "en.txt")
 
     threads: int = Field(2, description="Threads for BLAS, OpenMP, numba and torch.")
+
+    @field_validator("default_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
+            ) from exc
+        return value
 
     @property
     def resolved_database_url(self) -> str:
