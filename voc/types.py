@@ -90,6 +90,7 @@ class FeedbackRecord:
     file: str | None = None
     line: int | None = None
     redactions: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from voc.store import Store, metadata
+from voc.types import FeedbackRecord, FeedbackUnit, Location, Reject, Turn
+
+
+def _record(text: str = "提现一直没到账。") -> FeedbackRecord:
+    return FeedbackRecord(
+        id="r1",
+        workspace_id="test",
+        source="ticket",
+        text=text,
+        turns=[Turn(0, len(text), "customer", "C-1")],
+        external_id="T-1",
+        created_at=datetime(2026, 7, 6, 10, 22, tzinfo=UTC),
+        received_at=datetime(2026, 11, 25, tzinfo=UTC),
+        metadata={"product": "wallet", "tags": ["提现"]},
+        fingerprint="f1",
+    )
+
+
+def test_migrations_create_exactly_the_schema_the_code_uses(store: Store) -> None:
+    with store.connection() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    assert store.schema_revision() == "0001"
+
+
+def test_upgrade_twice_is_a_no_op(store: Store) -> None:
+    store.upgrade()
+    assert store.schema_revision() == "0001"
+
+
+def test_record_round_trips_with_turns_metadata_and_utc_dates(store: Store) -> None:
+    store.ensure_workspace("test")
+    record = _record()
+    unit = FeedbackUnit("r1:0", "r1", "test", 0, 0, 8, record.text, record.text, "zh", "C-1")
+    store.write_batch("test", "ticket", None, [record], [unit], [])
+    back = store.get_record("test", "r1")
+    assert back == record
+    assert back.created_at is not None and back.created_at.tzinfo is not None
+    assert [u.text for u in store.iter_units("test")] == ["提现一直没到账。"]
+    assert store.existing_record_ids(["r1", "r2"]) == {"r1"}
+
+
+def test_rejects_are_stored_with_file_line_and_reason(store: Store) -> None:
+    store.ensure_workspace("test")
+    reject = Reject(Location("a.csv", 7), "empty_text", "a.csv:7: the text is empty", "")
+    store.write_batch("test", "ticket", "ing1", [], [], [reject])
+    [back] = store.list_rejects("test", "ing1")
+    assert (back.file, back.line, back.code, back.source) == ("a.csv", 7, "empty_text", "ticket")

@@ -1,0 +1,473 @@
+"""The store: the only module that speaks SQL.
+
+SQLAlchemy Core over SQLite (the embedded default) or PostgreSQL; the schema is owned by the
+Alembic migrations in voc/migrations, and `metadata` below mirrors it (a test checks that the
+two agree). Ids are content hashes, so writing the same record twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from voc.errors import NotFoundError, StoreError
+from voc.ids import text_hash
+from voc.types import FeedbackRecord, FeedbackUnit, Reject, Turn
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timestamps go in as UTC and come back tz-aware, on SQLite (which keeps no zone) too."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+ingests = sa.Table(
+    "ingests",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("paths", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("read", sa.Integer, nullable=False),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("duplicate", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("external_id", sa.String(300)),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("turns", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("near_duplicate_of", sa.String(32)),
+    sa.Column("ingest_id", sa.String(32)),
+    sa.Column("file", sa.Text),
+    sa.Column("line", sa.Integer),
+    sa.Column("redactions", sa.JSON, nullable=False),
+    sa.Column("warnings", sa.JSON, nullable=False),
+    sa.Index("ix_records_ws_fingerprint", "workspace_id", "fingerprint"),
+    sa.Index("ix_records_ws_external", "workspace_id", "source", "external_id"),
+    sa.Index("ix_records_ws_created", "workspace_id", "created_at"),
+)
+
+units = sa.Table(
+    "units",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "record_id", sa.String(32), sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("span_start", sa.Integer, nullable=False),
+    sa.Column("span_end", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("norm_text", sa.Text, nullable=False),
+    sa.Column("lang", sa.String(8), nullable=False),
+    sa.Column("speaker", sa.String(100), nullable=False),
+    sa.Column("text_hash", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime),
+    sa.Index("ix_units_record", "record_id"),
+    sa.Index("ix_units_ws_created", "workspace_id", "created_at"),
+    sa.Index("ix_units_text_hash", "text_hash"),
+)
+
+rejects = sa.Table(
+    "rejects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("ingest_id", sa.String(32)),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("file", sa.Text),
+    sa.Column("line", sa.Integer),
+    sa.Column("code", sa.String(60), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("excerpt", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_rejects_ws_ingest", "workspace_id", "ingest_id"),
+)
+
+
+@dataclasses.dataclass(slots=True)
+class StoredReject:
+    """A reject as read back from the store, for summaries and the API."""
+
+    ingest_id: str | None
+    source: str
+    file: str | None
+    line: int | None
+    code: str
+    reason: str
+    excerpt: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Store:
+    """Records, units and rejects of every workspace, behind plain methods."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = sa.create_engine(url, future=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open database {url!r}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema to the newest migration."""
+        store = cls(url)
+        store.upgrade()
+        return store
+
+    def upgrade(self, revision: str = "head") -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+        except OperationalError as exc:
+            raise StoreError(f"cannot migrate database {self.url!r}: {exc.orig}") from exc
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            except OperationalError:
+                return None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- workspaces --------------------------------------------------------------------------
+
+    def ensure_workspace(self, workspace_id: str, name: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(workspaces.c.id).where(workspaces.c.id == workspace_id)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    workspaces.insert().values(
+                        id=workspace_id,
+                        name=name or workspace_id,
+                        settings={},
+                        created_at=_now(),
+                    )
+                )
+
+    def workspace_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(workspaces.c.id).order_by(workspaces.c.id)).scalars()
+            )
+
+    # -- ingests -----------------------------------------------------------------------------
+
+    def start_ingest(
+        self, ingest_id: str, workspace_id: str, source: str, paths: list[str]
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                ingests.insert().values(
+                    id=ingest_id,
+                    workspace_id=workspace_id,
+                    source=source,
+                    paths=paths,
+                    status="running",
+                    started_at=_now(),
+                    read=0,
+                    accepted=0,
+                    duplicate=0,
+                    rejected=0,
+                    units=0,
+                )
+            )
+
+    def finish_ingest(
+        self, ingest_id: str, status: str, counts: dict[str, int], error: str = ""
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                ingests.update()
+                .where(ingests.c.id == ingest_id)
+                .values(status=status, finished_at=_now(), error=error or None, **counts)
+            )
+
+    # -- records and units -------------------------------------------------------------------
+
+    def existing_record_ids(self, ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                found.update(
+                    conn.execute(sa.select(records.c.id).where(records.c.id.in_(chunk))).scalars()
+                )
+        return found
+
+    def records_by_fingerprint(
+        self, workspace_id: str, fingerprints: Iterable[str]
+    ) -> dict[str, str]:
+        """fingerprint -> id of the earliest stored record with it."""
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(fingerprints)):
+                rows = conn.execute(
+                    sa.select(records.c.fingerprint, records.c.id)
+                    .where(records.c.workspace_id == workspace_id)
+                    .where(records.c.fingerprint.in_(chunk))
+                    .order_by(records.c.received_at, records.c.id)
+                )
+                for fingerprint, record_id in rows:
+                    found.setdefault(fingerprint, record_id)
+        return found
+
+    def write_batch(
+        self,
+        workspace_id: str,
+        source: str,
+        ingest_id: str | None,
+        batch_records: Sequence[FeedbackRecord],
+        batch_units: Sequence[FeedbackUnit],
+        batch_rejects: Sequence[Reject],
+    ) -> None:
+        """Write one batch in one transaction: all of it lands, or none of it."""
+        by_id = {r.id: r for r in batch_records}
+        try:
+            with self.engine.begin() as conn:
+                if batch_records:
+                    conn.execute(
+                        records.insert(), [_record_row(r, ingest_id) for r in batch_records]
+                    )
+                if batch_units:
+                    conn.execute(
+                        units.insert(), [_unit_row(u, by_id[u.record_id]) for u in batch_units]
+                    )
+                if batch_rejects:
+                    conn.execute(
+                        rejects.insert(),
+                        [_reject_row(workspace_id, source, ingest_id, rj) for rj in batch_rejects],
+                    )
+        except OperationalError as exc:
+            raise StoreError(f"cannot write to database {self.url!r}: {exc.orig}") from exc
+
+    def count(self, workspace_id: str, table: str = "records") -> int:
+        tbl = {"records": records, "units": units, "rejects": rejects}[table]
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count())
+                .select_from(tbl)
+                .where(tbl.c.workspace_id == workspace_id)
+            ).scalar_one()
+
+    def get_record(self, workspace_id: str, record_id: str) -> FeedbackRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(records)
+                .where(records.c.workspace_id == workspace_id)
+                .where(records.c.id == record_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"record {record_id!r} not found in workspace {workspace_id!r}")
+        return _record_from_row(row)
+
+    def iter_records(self, workspace_id: str) -> Iterator[FeedbackRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(records)
+                .where(records.c.workspace_id == workspace_id)
+                .order_by(records.c.created_at, records.c.id)
+            )
+            for row in rows:
+                yield _record_from_row(row)
+
+    def iter_units(self, workspace_id: str) -> Iterator[FeedbackUnit]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(units)
+                .where(units.c.workspace_id == workspace_id)
+                .order_by(units.c.record_id, units.c.idx)
+            )
+            for row in rows:
+                yield FeedbackUnit(
+                    id=row.id,
+                    record_id=row.record_id,
+                    workspace_id=row.workspace_id,
+                    index=row.idx,
+                    start=row.span_start,
+                    end=row.span_end,
+                    text=row.text,
+                    norm_text=row.norm_text,
+                    lang=row.lang,
+                    speaker=row.speaker,
+                )
+
+    def list_rejects(self, workspace_id: str, ingest_id: str | None = None) -> list[StoredReject]:
+        query = sa.select(rejects).where(rejects.c.workspace_id == workspace_id)
+        if ingest_id is not None:
+            query = query.where(rejects.c.ingest_id == ingest_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(rejects.c.id))
+            return [
+                StoredReject(
+                    ingest_id=r.ingest_id,
+                    source=r.source,
+                    file=r.file,
+                    line=r.line,
+                    code=r.code,
+                    reason=r.reason,
+                    excerpt=r.excerpt,
+                )
+                for r in rows
+            ]
+
+    def connection(self) -> Connection:
+        """A raw connection, for tests and migrations checks only."""
+        return self.engine.connect()
+
+
+def _record_row(record: FeedbackRecord, ingest_id: str | None) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "workspace_id": record.workspace_id,
+        "source": record.source,
+        "external_id": record.external_id,
+        "text": record.text,
+        "turns": [[t.start, t.end, t.role, t.speaker] for t in record.turns],
+        "created_at": record.created_at,
+        "received_at": record.received_at,
+        "meta": record.metadata,
+        "fingerprint": record.fingerprint,
+        "near_duplicate_of": record.near_duplicate_of,
+        "ingest_id": ingest_id,
+        "file": record.file,
+        "line": record.line,
+        "redactions": record.redactions,
+        "warnings": record.warnings,
+    }
+
+
+def _unit_row(unit: FeedbackUnit, record: FeedbackRecord) -> dict[str, Any]:
+    return {
+        "id": unit.id,
+        "record_id": unit.record_id,
+        "workspace_id": unit.workspace_id,
+        "idx": unit.index,
+        "span_start": unit.start,
+        "span_end": unit.end,
+        "text": unit.text,
+        "norm_text": unit.norm_text,
+        "lang": unit.lang,
+        "speaker": unit.speaker,
+        "text_hash": text_hash(unit.norm_text),
+        "source": record.source,
+        "created_at": record.created_at,
+    }
+
+
+def _reject_row(
+    workspace_id: str, source: str, ingest_id: str | None, reject: Reject
+) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "ingest_id": ingest_id,
+        "source": source,
+        "file": reject.location.file,
+        "line": reject.location.line,
+        "code": reject.code,
+        "reason": reject.reason,
+        "excerpt": reject.excerpt[:500],
+        "created_at": _now(),
+    }
+
+
+def _record_from_row(row: sa.Row[Any]) -> FeedbackRecord:
+    return FeedbackRecord(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        source=row.source,
+        text=row.text,
+        turns=[Turn(start=s, end=e, role=role, speaker=spk) for s, e, role, spk in row.turns],
+        external_id=row.external_id,
+        created_at=row.created_at,
+        received_at=row.received_at,
+        metadata=row.meta,
+        fingerprint=row.fingerprint,
+        near_duplicate_of=row.near_duplicate_of,
+        file=row.file,
+        line=row.line,
+        redactions=row.redactions,
+        warnings=row.warnings,
+    )
