@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from voc.ingest import load_mapping
 from voc.types import RecordDraft, Reject
@@ -410,3 +411,14 @@ def test_json_turn_without_speaker_continues_the_previous_speaker(ingest, summar
         "CC-1",
     )
     assert draft.warnings == []
+
+
+def test_a_recording_without_a_date_is_dated_from_its_file_name(tmp_path):
+    from voc.ingest import get_adapter
+
+    data = Path(__file__).resolve().parents[1] / "data" / "ingest"
+    path = tmp_path / "REC-20260818-02zh.vtt"
+    path.write_bytes((data / "calls" / "call_voice.vtt").read_bytes())
+    (draft,) = get_adapter("call").read(path)
+    assert draft.created_at == datetime(2026, 8, 18, tzinfo=UTC)
+    assert draft.metadata["date_source"] == "file name"

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,6 +38,7 @@ from voc.ingest.base import (
     no_items,
     nul_warning,
     open_input,
+    parse_datetime,
     read_date,
     read_front_matter,
     scalar_value,
@@ -442,6 +443,10 @@ class CallAdapter:
         external_id = id_value(fields.pop(id_key, None), warns) or fallback_id
         date_key = find_key(fields, self._keys["created_at"])
         created_at = read_date(fields.pop(date_key, None), "created_at", self.default_tz, warns)
+        if date_key is None and fallback_id == path.stem:
+            created_at = _date_in_name(path.stem, self.default_tz)
+            if created_at is not None:
+                fields["date_source"] = "file name"
         for name, key in self.mapping.metadata.items():
             found = find_key(fields, (key,))
             if found is not None:
@@ -467,6 +472,21 @@ class CallAdapter:
             metadata=metadata,
             warnings=warns,
         )
+
+
+_NAME_DATE = re.compile(r"(?<!\d)(20\d{2})-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+def _date_in_name(stem: str, default_tz: tzinfo) -> datetime | None:
+    """Recordings are often named by date (REC-20260818-02.vtt); use it when nothing else dates
+    the call."""
+    match = _NAME_DATE.search(stem)
+    if match is None:
+        return None
+    try:
+        return parse_datetime("-".join(match.groups()), default_tz)
+    except ValueError:
+        return None
 
 
 def _read_cues(lines: list[str], fmt: str, warns: list[str]) -> list[tuple[str, float, float]]:
