@@ -16,6 +16,7 @@ import opencc
 _SPACE = re.compile(r"\s+")
 # Zero-width characters and bidi marks carry no meaning for analysis.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @lru_cache(maxsize=1)
@@ -32,6 +33,6 @@ def normalize_for_analysis(text: str) -> str:
     """NFKC + simplified Chinese + single spaces: the form tokenisers and embedders see."""
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
-    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+    if _HAN.search(text):
         text = to_simplified(text)
     return _SPACE.sub(" ", text).strip()
