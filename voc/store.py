@@ -139,6 +139,16 @@ rejects = sa.Table(
 )
 
 
+embeddings = sa.Table(
+    "embeddings",
+    metadata,
+    sa.Column("text_hash", sa.String(32), primary_key=True),
+    sa.Column("model_id", sa.String(200), primary_key=True),
+    sa.Column("dim", sa.Integer, nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+
+
 @dataclasses.dataclass(slots=True)
 class StoredReject:
     """A reject as read back from the store, for summaries and the API."""
@@ -332,6 +342,27 @@ class Store:
                 .where(tbl.c.workspace_id == workspace_id)
             ).scalar_one()
 
+    def unit_counts(self, workspace_id: str, by: Sequence[str]) -> dict[tuple[Any, ...], int]:
+        """Unit counts grouped by unit columns (e.g. ("source", "lang"))."""
+        cols = [units.c[name] for name in by]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*cols, sa.func.count())
+                .where(units.c.workspace_id == workspace_id)
+                .group_by(*cols)
+                .order_by(*cols)
+            )
+            return {tuple(row[:-1]): row[-1] for row in rows}
+
+    def unit_dates(self, workspace_id: str) -> list[datetime | None]:
+        """When each unit was written, for volume over time."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(units.c.created_at).where(units.c.workspace_id == workspace_id)
+                ).scalars()
+            )
+
     def get_record(self, workspace_id: str, record_id: str) -> FeedbackRecord:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -392,6 +423,35 @@ class Store:
                 )
                 for r in rows
             ]
+
+    # -- embedding cache ---------------------------------------------------------------------
+
+    def cached_vectors(self, model_id: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        """text hash -> float32 vector bytes, for the hashes already embedded by this model."""
+        found: dict[str, bytes] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(hashes)):
+                rows = conn.execute(
+                    sa.select(embeddings.c.text_hash, embeddings.c.vector)
+                    .where(embeddings.c.model_id == model_id)
+                    .where(embeddings.c.text_hash.in_(chunk))
+                )
+                found.update((h, bytes(v)) for h, v in rows)
+        return found
+
+    def cache_vectors(self, model_id: str, dim: int, vectors: dict[str, bytes]) -> None:
+        """Add vectors to the cache; a hash cached meanwhile (a concurrent run) is kept."""
+        if not vectors:
+            return
+        known = self.cached_vectors(model_id, vectors)
+        rows = [
+            {"text_hash": h, "model_id": model_id, "dim": dim, "vector": v}
+            for h, v in vectors.items()
+            if h not in known
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(embeddings.insert(), rows)
 
     def connection(self) -> Connection:
         """A raw connection, for tests and migrations checks only."""

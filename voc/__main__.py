@@ -1,0 +1,3 @@
+from voc.cli import app
+
+app(prog_name="voc")
