@@ -14,6 +14,7 @@ from voc.settings import VocSettings
 from voc.store import Store
 
 INGEST = Path(__file__).resolve().parent / "data" / "ingest"
+DEMO_REVIEWS = Path(__file__).resolve().parents[1] / "corpora" / "demo" / "reviews"
 
 
 @pytest.fixture
@@ -203,3 +204,21 @@ def test_cli_reports_a_bad_mapping_file_clearly(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "config_error" in result.stderr and "m.toml" in result.stderr
+
+
+def test_drop_folder_job_ingests_each_source_folder(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    (drop / "reviews").mkdir(parents=True)
+    (drop / "calls").mkdir()
+    (drop / "reviews" / "r.csv").write_bytes((DEMO_REVIEWS / "app_store_en.csv").read_bytes())
+    (drop / "calls" / "c.txt").write_bytes((INGEST / "calls" / "call_zh.txt").read_bytes())
+    env = {"VOC_DATA_DIR": str(tmp_path / "voc"), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "pipelines.ingest_dir", str(drop), "--workspace", "w"]
+    root = Path(__file__).resolve().parents[1]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "review" in first.stdout and "call" in first.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, check=False)
+    store = Store.open(f"sqlite:///{tmp_path / 'voc' / 'voc.db'}")
+    assert store.count("w", "records") > 0
+    assert again.returncode == 0 and "duplicate" in again.stdout
