@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from voc.errors import VocError
-from voc.ingest import load_mapping
+from voc.ingest import Mapping, load_mapping
 from voc.pipeline import Ingestor, IngestSummary, expand_paths
 from voc.settings import CORPORA_DIR, VocSettings, apply_thread_limits, get_settings
 from voc.store import Store
@@ -138,7 +138,7 @@ def _ingest_with_progress(
     paths: list[Path],
     source: str,
     workspace: str | None,
-    mapping: object,
+    mapping: Mapping | None,
 ) -> IngestSummary:
     if source not in SOURCES:
         raise typer.BadParameter(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
@@ -157,7 +157,7 @@ def _ingest_with_progress(
         def progress(_file: str, records: int) -> None:
             bar.update(task, records=records)
 
-        return ingestor.ingest_paths(files, source, workspace, mapping, progress)  # type: ignore[arg-type]
+        return ingestor.ingest_paths(files, source, workspace, mapping, progress)
 
 
 def print_units_overview(store: Store, workspace: str) -> None:
