@@ -15,7 +15,7 @@ import math
 import re
 import warnings
 from bisect import bisect_right
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -296,6 +296,17 @@ def file_format(path: Path, formats: dict[str, str]) -> str | Reject:
         f"{path.name} has extension '{path.suffix}', which this source does not read; "
         f"use one of {accepted}.",
     )
+
+
+def open_file(path: Path, formats: dict[str, str]) -> tuple[str, DecodedText] | Reject:
+    """The format and decoded text of a file, or the one Reject that says why it cannot be read."""
+    fmt = file_format(path, formats)
+    if isinstance(fmt, Reject):
+        return fmt
+    decoded = open_input(path)
+    if isinstance(decoded, Reject):
+        return decoded
+    return fmt, decoded
 
 
 def no_items(path: Path, what: str) -> Reject:
@@ -927,6 +938,32 @@ def _column_count_hint(row: CsvRow) -> str:
         f"the row runs to line {row.end_line}, so a quote in it is probably never closed and "
         f"lines {row.line + 1}-{row.end_line} were read into it; close the quote."
     )
+
+
+def read_table(
+    path: Path,
+    formats: dict[str, str],
+    spec: FieldSpec,
+    container: str,
+    build: Callable[[Row, Path], RecordDraft | Reject],
+) -> Iterator[RecordDraft | Reject]:
+    """One draft or reject per row of a CSV, JSON or JSONL export (tickets, reviews); a file
+    with no rows at all is one `no_items` reject."""
+    opened = open_file(path, formats)
+    if isinstance(opened, Reject):
+        yield opened
+        return
+    fmt, decoded = opened
+    if fmt == "csv":
+        rows = csv_rows(decoded.text, path, spec)
+    else:
+        rows = json_rows(decoded.text, path, fmt, spec, container)
+    count = 0
+    for row in rows:
+        count += 1
+        yield row if isinstance(row, Reject) else build(row, path)
+    if count == 0:
+        yield no_items(path, container)
 
 
 def json_rows(

@@ -24,7 +24,6 @@ from voc.ingest.base import (
     clean_text,
     describe_type,
     excerpt,
-    file_format,
     find_key,
     id_value,
     is_diarised,
@@ -37,7 +36,7 @@ from voc.ingest.base import (
     match_label,
     no_items,
     nul_warning,
-    open_input,
+    open_file,
     parse_datetime,
     read_date,
     read_front_matter,
@@ -127,14 +126,11 @@ class CallAdapter:
         self._keys = {f: self.mapping.columns.get(f, keys) for f, keys in self.fields.items()}
 
     def read(self, path: Path) -> Iterator[RecordDraft | Reject]:
-        fmt = file_format(path, FORMATS)
-        if isinstance(fmt, Reject):
-            yield fmt
+        opened = open_file(path, FORMATS)
+        if isinstance(opened, Reject):
+            yield opened
             return
-        decoded = open_input(path)
-        if isinstance(decoded, Reject):
-            yield decoded
-            return
+        fmt, decoded = opened
         if fmt in ("json", "jsonl"):
             yield from self._read_json(decoded.text, path, fmt)
         else:

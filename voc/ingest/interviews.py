@@ -18,7 +18,6 @@ from voc.ingest.base import (
     SourceMapping,
     clean_text,
     excerpt,
-    file_format,
     find_key,
     id_value,
     is_name,
@@ -26,7 +25,7 @@ from voc.ingest.base import (
     labels_from_mapping,
     match_label,
     nul_warning,
-    open_input,
+    open_file,
     read_date,
     read_front_matter,
     scalar_value,
@@ -76,14 +75,11 @@ class InterviewAdapter:
         self._keys = {f: self.mapping.columns.get(f, keys) for f, keys in self.fields.items()}
 
     def read(self, path: Path) -> Iterator[RecordDraft | Reject]:
-        fmt = file_format(path, FORMATS)
-        if isinstance(fmt, Reject):
-            yield fmt
+        opened = open_file(path, FORMATS)
+        if isinstance(opened, Reject):
+            yield opened
             return
-        decoded = open_input(path)
-        if isinstance(decoded, Reject):
-            yield decoded
-            return
+        fmt, decoded = opened
         yield self._read(decoded.text, path)
 
     def _read(self, raw_text: str, path: Path) -> RecordDraft | Reject:

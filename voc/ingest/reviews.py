@@ -20,14 +20,10 @@ from voc.ingest.base import (
     Row,
     SourceMapping,
     TextBuilder,
-    csv_rows,
     excerpt,
-    file_format,
     id_value,
-    json_rows,
-    no_items,
-    open_input,
     read_date,
+    read_table,
     scalar_value,
     text_value,
     type_reject,
@@ -87,24 +83,7 @@ class ReviewAdapter:
         self.spec = FieldSpec.build("review", self.fields, self.mapping, required=("text",))
 
     def read(self, path: Path) -> Iterator[RecordDraft | Reject]:
-        fmt = file_format(path, FORMATS)
-        if isinstance(fmt, Reject):
-            yield fmt
-            return
-        decoded = open_input(path)
-        if isinstance(decoded, Reject):
-            yield decoded
-            return
-        if fmt == "csv":
-            rows = csv_rows(decoded.text, path, self.spec)
-        else:
-            rows = json_rows(decoded.text, path, fmt, self.spec, "reviews")
-        count = 0
-        for row in rows:
-            count += 1
-            yield row if isinstance(row, Reject) else self._build(row, path)
-        if count == 0:
-            yield no_items(path, "reviews")
+        return read_table(path, FORMATS, self.spec, "reviews", self._build)
 
     def _build(self, row: Row, path: Path) -> RecordDraft | Reject:
         values, warns = row.values, row.warnings
