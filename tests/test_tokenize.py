@@ -215,3 +215,21 @@ def test_jieba_cache_lives_in_the_data_dir_and_global_jieba_is_untouched(
 ) -> None:
     assert (settings.data_dir / "cache" / "jieba.cache").is_file()
     assert "花呗" not in jieba.dt.FREQ
+
+
+def test_topic_nouns_keep_their_noun_lemma() -> None:
+    from voc.settings import VocSettings
+
+    tokenizer = Tokenizer(VocSettings(_env_file=None))
+    assert tokenizer.tokens("The refund is still pending and my phone number changed", "en") == [
+        "refund",
+        "pending",
+        "phone",
+        "number",
+        "change",
+    ]
+    assert tokenizer.tokens("Notification settings are hidden", "en") == [
+        "notification",
+        "setting",
+        "hide",
+    ]

@@ -193,6 +193,8 @@ class Ingestor:
                         norm_text=d.norm_text,
                         lang=d.lang,
                         speaker=d.speaker,
+                        source=record.source,
+                        created_at=record.created_at,
                     )
                 )
         self.store.write_batch(

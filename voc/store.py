@@ -403,6 +403,8 @@ class Store:
                     norm_text=row.norm_text,
                     lang=row.lang,
                     speaker=row.speaker,
+                    source=row.source,
+                    created_at=row.created_at,
                 )
 
     def list_rejects(self, workspace_id: str, ingest_id: str | None = None) -> list[StoredReject]:
@@ -492,8 +494,8 @@ def _unit_row(unit: FeedbackUnit, record: FeedbackRecord) -> dict[str, Any]:
         "lang": unit.lang,
         "speaker": unit.speaker,
         "text_hash": text_hash(unit.norm_text),
-        "source": record.source,
-        "created_at": record.created_at,
+        "source": unit.source or record.source,
+        "created_at": unit.created_at or record.created_at,
     }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import spacy
 from spacy.lookups import Table
 
 from voc.errors import ConfigError, ModelUnavailableError
-from voc.settings import VocSettings
+from voc.settings import MODELS_DIR, VocSettings
 from voc.types import Lang
 
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
@@ -42,6 +43,7 @@ _NOISE = re.compile(
     r"|(?:https?://|www\.)[^\s\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+"
     r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
 )
+LEMMA_OVERRIDES = MODELS_DIR / "lexicons" / "lemma_overrides.toml"
 _USER_DICT_LINE = re.compile(r"(\S+) (\d+)(?: ([a-z]+))?")
 
 
@@ -53,6 +55,8 @@ class Tokenizer:
         self._stopwords = read_wordlist(settings.stopwords_zh) | read_wordlist(
             settings.stopwords_en
         )
+        with LEMMA_OVERRIDES.open("rb") as f:
+            self._lemma_overrides: dict[str, str] = tomllib.load(f)["en"]
         self._nlp = spacy.blank("en")
         lemmatizer = self._nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
         try:
@@ -103,7 +107,7 @@ class Tokenizer:
         lower = word.lower()
         if lower in self._stopwords:
             return None
-        lemma = self._lemmas.get(lower, lower)
+        lemma = self._lemma_overrides.get(lower) or self._lemmas.get(lower, lower)
         if lemma in self._stopwords or not _is_content(lemma):
             return None
         if len(lemma) == 1 and _LATIN_LETTER.match(lemma):

@@ -108,3 +108,6 @@ class FeedbackUnit:
     """NFKC, full-width folded, traditional converted to simplified: for analysis only."""
     lang: Lang
     speaker: str = ""
+    source: str = ""
+    """Copied from the record, so themes can show where a quote came from without a join."""
+    created_at: datetime | None = None

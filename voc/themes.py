@@ -1,0 +1,228 @@
+"""Describe themes: keywords per language (class-based TF-IDF), a short readable name, and
+representative quotes (central and diverse, by maximal marginal relevance).
+
+Why c-TF-IDF per language: a theme that holds both Chinese and English units must show keywords
+in both; pooling the two vocabularies would let the larger language crowd out the other. Each
+language's tokens are weighted against the same language's tokens in the other themes.
+
+The weight is BERTopic's class-based TF-IDF: for term t and theme c,
+`w(t, c) = tf(t, c) / |c| * log(1 + A / f(t))`, where tf is the term's count in the theme,
+|c| the theme's token count, f(t) the term's count over all themes and A the mean token count
+per theme.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from scipy import sparse
+
+from voc.types import FeedbackUnit
+
+UNASSIGNED = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A unit chosen to represent a theme, with why it was chosen."""
+
+    unit_id: str
+    record_id: str
+    start: int
+    end: int
+    text: str
+    lang: str
+    source: str
+    created_at: datetime | None
+    reason: str
+    """`central` (closest to the theme's centre), `diverse` (adds what the others do not
+    say) or `recent` (the newest of the theme's typical units)."""
+    similarity: float
+
+
+@dataclass(slots=True)
+class ThemeDescription:
+    label: int
+    size: int
+    langs: dict[str, int]
+    keywords: dict[str, list[tuple[str, float]]]
+    """language -> [(keyword, c-TF-IDF weight)], best first."""
+    names: dict[str, str]
+    """language -> short key phrase."""
+    quotes: list[Quote] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """Chinese and English key phrases side by side where the theme has both."""
+        return " / ".join(self.names[lang] for lang in ("zh", "en") if self.names.get(lang))
+
+
+def ctfidf_keywords(
+    tokens: Sequence[Sequence[str]],
+    labels: Sequence[int],
+    langs: Sequence[str],
+    top_n: int = 10,
+) -> dict[int, dict[str, list[tuple[str, float]]]]:
+    """Top keywords per theme and language; unassigned units take no part."""
+    result: dict[int, dict[str, list[tuple[str, float]]]] = defaultdict(dict)
+    themes = sorted({int(label) for label in labels if label != UNASSIGNED})
+    row_of = {label: i for i, label in enumerate(themes)}
+    for lang in sorted(set(langs)):
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for toks, label, unit_lang in zip(tokens, labels, langs, strict=True):
+            if unit_lang != lang or label == UNASSIGNED:
+                continue
+            for tok in toks:
+                rows.append(row_of[int(label)])
+                cols.append(vocab.setdefault(tok, len(vocab)))
+        if not vocab:
+            continue
+        counts = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(themes), len(vocab))
+        )
+        counts.sum_duplicates()
+        theme_totals = np.asarray(counts.sum(axis=1)).ravel()
+        term_totals = np.asarray(counts.sum(axis=0)).ravel()
+        mean_tokens = theme_totals[theme_totals > 0].mean()
+        idf = np.log1p(mean_tokens / term_totals)
+        tf = sparse.diags(1.0 / np.maximum(theme_totals, 1.0)) @ counts
+        weights = (tf @ sparse.diags(idf)).tocsr()
+        words = np.array(list(vocab))
+        for label, i in row_of.items():
+            row = weights.getrow(i)
+            if row.nnz == 0:
+                continue
+            order = np.argsort(-row.data, kind="stable")[:top_n]
+            result[label][lang] = [(str(words[row.indices[j]]), float(row.data[j])) for j in order]
+    return dict(result)
+
+
+def key_phrase(
+    unit_tokens: Sequence[Sequence[str]],
+    keywords: Sequence[tuple[str, float]],
+    lang: str,
+    max_len: int = 3,
+) -> str:
+    """The theme's most telling short phrase: runs of up to `max_len` adjacent content tokens,
+    scored by the keyword weight of their words times how many units use them. A phrase must
+    recur (two units or more) unless the theme is tiny; falls back to the top keyword."""
+    if not keywords:
+        return ""
+    weight = dict(keywords)
+    seen_in: Counter[tuple[str, ...]] = Counter()
+    for toks in unit_tokens:
+        grams = {
+            tuple(toks[i : i + n]) for n in range(1, max_len + 1) for i in range(len(toks) - n + 1)
+        }
+        seen_in.update(g for g in grams if all(w in weight for w in g) and len(set(g)) == len(g))
+    min_units = 2 if len(unit_tokens) >= 4 else 1
+    best, best_score = (keywords[0][0],), 0.0
+    for gram, n_units in seen_in.items():
+        if n_units < min_units:
+            continue
+        score = sum(weight[w] for w in gram) * np.log1p(n_units)
+        if score > best_score:
+            best, best_score = gram, score
+    joiner = "" if lang == "zh" else " "
+    return joiner.join(best)
+
+
+def select_quotes(
+    units: Sequence[FeedbackUnit],
+    vectors: np.ndarray,
+    n: int = 5,
+    diversity: float = 0.3,
+    pool: int = 50,
+) -> list[Quote]:
+    """Up to n quotes: the most central unit, then by maximal marginal relevance among the
+    `pool` most central ones (each next quote is close to the centre and far from the quotes
+    already chosen), and the newest typical unit if none of those is recent. Exact duplicates
+    of a chosen text are skipped."""
+    if len(units) == 0:
+        return []
+    centre = vectors.mean(axis=0)
+    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    relevance = vectors @ centre
+    candidates = list(np.argsort(-relevance, kind="stable")[:pool])
+    chosen: list[int] = []
+    reasons: list[str] = []
+    texts: set[str] = set()
+    while candidates and len(chosen) < n:
+        if chosen:
+            redundancy = (vectors[candidates] @ vectors[chosen].T).max(axis=1)
+            scores = (1 - diversity) * relevance[candidates] - diversity * redundancy
+            pick = candidates[int(np.argmax(scores))]
+        else:
+            pick = candidates[0]
+        candidates.remove(pick)
+        key = units[pick].norm_text
+        if key in texts:
+            continue
+        texts.add(key)
+        chosen.append(pick)
+        reasons.append("central" if len(chosen) == 1 else "diverse")
+    typical = np.argsort(-relevance, kind="stable")[:pool]
+    dated = [(units[i].created_at, int(i)) for i in typical if units[i].created_at is not None]
+    if dated and len(chosen) == n:
+        _, newest = max(dated)
+        if newest not in chosen and units[newest].norm_text not in texts:
+            chosen[-1], reasons[-1] = newest, "recent"
+    return [
+        Quote(
+            unit_id=units[i].id,
+            record_id=units[i].record_id,
+            start=units[i].start,
+            end=units[i].end,
+            text=units[i].text,
+            lang=units[i].lang,
+            source=units[i].source,
+            created_at=units[i].created_at,
+            reason=reason,
+            similarity=float(relevance[i]),
+        )
+        for i, reason in zip(chosen, reasons, strict=True)
+    ]
+
+
+def describe_themes(
+    units: Sequence[FeedbackUnit],
+    tokens: Sequence[Sequence[str]],
+    vectors: np.ndarray,
+    labels: Sequence[int],
+    top_n: int = 10,
+    n_quotes: int = 5,
+) -> list[ThemeDescription]:
+    """Keywords, names and quotes for every theme, largest theme first."""
+    langs = [u.lang for u in units]
+    keywords = ctfidf_keywords(tokens, labels, langs, top_n)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        if label != UNASSIGNED:
+            members[int(label)].append(i)
+    described = []
+    for label, idx in members.items():
+        theme_keywords = keywords.get(label, {})
+        names = {
+            lang: key_phrase(
+                [tokens[i] for i in idx if langs[i] == lang], theme_keywords[lang], lang
+            )
+            for lang in theme_keywords
+        }
+        described.append(
+            ThemeDescription(
+                label=label,
+                size=len(idx),
+                langs=dict(Counter(langs[i] for i in idx)),
+                keywords=theme_keywords,
+                names=names,
+                quotes=select_quotes([units[i] for i in idx], vectors[idx], n_quotes),
+            )
+        )
+    described.sort(key=lambda d: (-d.size, d.label))
+    return described
