@@ -7,7 +7,10 @@ Every item an adapter reads ends as exactly one of accepted, duplicate or reject
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -15,17 +18,35 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
+from voc import __version__
+from voc.cluster import MIN_ROWS, ThemeClusterer, configure_numba_cache
+from voc.embed import CachedEmbedder, Embedder
 from voc.errors import InputError
 from voc.ids import fingerprint, record_id, unit_id
 from voc.ingest import get_adapter
-from voc.ingest.base import Mapping
+from voc.ingest.base import Mapping, read_text
+from voc.normalize import normalize_for_analysis
 from voc.pii import Redactor
-from voc.segment import Segmenter
+from voc.segment import Segmenter, detect_lang
 from voc.settings import VocSettings
 from voc.store import Store
-from voc.types import FeedbackRecord, FeedbackUnit, Location, RecordDraft, Reject, Turn
+from voc.themes import ThemeDescription, describe_themes
+from voc.tokenize import Tokenizer
+from voc.types import (
+    FeedbackRecord,
+    FeedbackUnit,
+    Location,
+    RecordDraft,
+    Reject,
+    Run,
+    Theme,
+    Turn,
+)
 
 log = logging.getLogger("voc.pipeline")
 
@@ -294,3 +315,287 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
         else:
             raise InputError(f"no such file or directory: {path}")
     return files
+
+
+# -- re-clustering ---------------------------------------------------------------------------
+
+EMBED_BATCH = 2000
+StepCallback = Callable[[str, int, int], None]
+"""Called with (step name, done, total) while a run embeds and clusters."""
+
+
+def code_version() -> str:
+    """voc's version, plus the git commit when run from a checkout, so a run can be redone."""
+    version = f"voc {__version__}"
+    root = Path(__file__).resolve().parent.parent
+    if (root / ".git").exists():
+        try:
+            sha = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return version
+        return f"{version} ({sha})"
+    return version
+
+
+def embed_units(
+    units: Sequence[FeedbackUnit], embedder: Embedder, progress: StepCallback | None = None
+) -> np.ndarray:
+    """Vectors of the units' analysis text, in batches so progress can be shown."""
+    vectors = np.empty((len(units), embedder.dim), dtype=np.float32)
+    for start in range(0, len(units), EMBED_BATCH):
+        batch = units[start : start + EMBED_BATCH]
+        vectors[start : start + len(batch)] = embedder.encode([u.norm_text for u in batch])
+        if progress:
+            progress("embed", start + len(batch), len(units))
+    return vectors
+
+
+def recluster(
+    store: Store,
+    settings: VocSettings,
+    workspace_id: str,
+    embedder: Embedder,
+    seed: int = 0,
+    clusterer_params: dict[str, Any] | None = None,
+    progress: StepCallback | None = None,
+) -> tuple[Run, list[Theme]]:
+    """Cluster every stored unit of a workspace into a new run of themes.
+
+    The run becomes current only when it is complete (one transaction); a failure marks it
+    failed and leaves the previous run served.
+    """
+    params = {"seed": seed, **(clusterer_params or {})}
+    run = Run(
+        run_id=uuid.uuid4().hex,
+        workspace_id=workspace_id,
+        status="running",
+        started_at=datetime.now(UTC),
+        params=params,
+        model_id=embedder.model_id,
+        code_version=code_version(),
+    )
+    store.ensure_workspace(workspace_id)
+    store.start_run(run)
+    timings: dict[str, float] = {}
+    try:
+        clock = time.perf_counter()
+        units = list(store.iter_units(workspace_id))
+        if len(units) < MIN_ROWS:
+            raise InputError(
+                f"workspace {workspace_id!r} has {len(units)} feedback units; at least "
+                f"{MIN_ROWS} are needed to find themes. Ingest more feedback first."
+            )
+        timings["load"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        cached = CachedEmbedder(embedder, store)
+        vectors = embed_units(units, cached, progress)
+        timings["embed"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        configure_numba_cache(settings.data_dir / "numba-cache")
+        clusterer = ThemeClusterer(random_state=seed, **(clusterer_params or {}))
+        if progress:
+            progress("cluster", 0, 1)
+        clusterer.fit(vectors, lang=[u.lang for u in units])
+        if progress:
+            progress("cluster", 1, 1)
+        timings["cluster"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
+        run_themes, unit_themes = _build_themes(run, units, tokens, vectors, clusterer, store)
+        timings["describe"] = time.perf_counter() - clock
+
+        run.finished_at = datetime.now(UTC)
+        run.n_units = len(units)
+        run.n_themes = clusterer.n_themes_
+        run.unassigned = int((clusterer.labels_ < 0).sum())
+        run.timings = timings
+        store.complete_run(run, run_themes, unit_themes)
+    except BaseException as exc:
+        store.fail_run(run, f"{type(exc).__name__}: {exc}")
+        raise
+    log.info(
+        "recluster_done run_id=%s workspace=%s units=%d themes=%d unassigned=%d timings=%s",
+        run.run_id,
+        workspace_id,
+        run.n_units,
+        run.n_themes,
+        run.unassigned,
+        {k: round(v, 2) for k, v in run.timings.items()},
+    )
+    return run, run_themes
+
+
+def _build_themes(
+    run: Run,
+    units: Sequence[FeedbackUnit],
+    tokens: Sequence[Sequence[str]],
+    vectors: np.ndarray,
+    clusterer: ThemeClusterer,
+    store: Store,
+) -> tuple[list[Theme], list[tuple[str, str | None, float]]]:
+    """Themes (children numbered largest first, then parents with two or more children) and
+    each unit's theme id and confidence."""
+    labels = clusterer.labels_
+    children = describe_themes(units, tokens, vectors, labels)
+    next_number = store.max_theme_number(run.workspace_id) + 1
+    child_ids: dict[int, str] = {}
+    for d in children:
+        child_ids[d.label] = f"T-{next_number:04d}"
+        next_number += 1
+    child_count = np.bincount(clusterer.parent_, minlength=clusterer.n_parents_)
+    parent_labels = np.array(
+        [
+            clusterer.parent_[lb] if lb >= 0 and child_count[clusterer.parent_[lb]] > 1 else -1
+            for lb in labels
+        ]
+    )
+    parents = describe_themes(units, tokens, vectors, parent_labels)
+    parent_ids: dict[int, str] = {}
+    for d in parents:
+        parent_ids[d.label] = f"T-{next_number:04d}"
+        next_number += 1
+
+    themes: list[Theme] = []
+    for d in children:
+        parent = int(clusterer.parent_[d.label])
+        centroid = clusterer.centroids_[d.label].astype(np.float32)
+        themes.append(_theme(run, d, child_ids[d.label], 0, parent_ids.get(parent), centroid))
+    for d in parents:
+        members = clusterer.centroids_[clusterer.parent_ == d.label].mean(axis=0)
+        centroid = (members / max(float(np.linalg.norm(members)), 1e-12)).astype(np.float32)
+        themes.append(_theme(run, d, parent_ids[d.label], 1, None, centroid))
+    unit_themes = [
+        (u.id, child_ids.get(int(lb)), float(c))
+        for u, lb, c in zip(units, labels, clusterer.confidence_, strict=True)
+    ]
+    return themes, unit_themes
+
+
+def _theme(
+    run: Run,
+    d: ThemeDescription,
+    theme_id: str,
+    level: int,
+    parent_id: str | None,
+    centroid: np.ndarray,
+) -> Theme:
+    return Theme(
+        theme_id=theme_id,
+        run_id=run.run_id,
+        workspace_id=run.workspace_id,
+        level=level,
+        parent_id=parent_id,
+        name=d.name,
+        names=d.names,
+        keywords=d.keywords,
+        size=d.size,
+        langs=d.langs,
+        quotes=[
+            {
+                "unit_id": q.unit_id,
+                "record_id": q.record_id,
+                "span": [q.start, q.end],
+                "text": q.text,
+                "lang": q.lang,
+                "source": q.source,
+                "created_at": q.created_at.isoformat() if q.created_at else None,
+                "reason": q.reason,
+            }
+            for q in d.quotes
+        ],
+        centroid=centroid.tobytes(),
+    )
+
+
+# -- stateless clustering of a CSV -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One input row's theme in a stateless run (`voc cluster`)."""
+
+    row: int
+    """0-based index of the data row in the input file."""
+    id: str | None
+    theme_id: int
+    """-1 only for an unassigned row (an empty text, or a unit far from every theme)."""
+    theme_label: str
+    confidence: float
+
+
+def cluster_csv(
+    path: Path,
+    text_column: str,
+    embedder: Embedder,
+    settings: VocSettings,
+    id_column: str | None = None,
+    seed: int = 0,
+    progress: StepCallback | None = None,
+) -> list[Assignment]:
+    """Themes for every row of a CSV in any encoding the ingestion layer reads; nothing stored.
+
+    Each row is one unit (no segmentation): the caller chose what a row means.
+    """
+    decoded = read_text(path)
+    rows = list(csv.DictReader(io.StringIO(decoded.text, newline="")))
+    columns = list(rows[0]) if rows else []
+    for wanted in filter(None, (text_column, id_column)):
+        if rows and wanted not in rows[0]:
+            raise InputError(
+                f"{path.name} has no column {wanted!r}; its columns are {', '.join(columns)}."
+            )
+    texts = [normalize_for_analysis(r.get(text_column) or "") for r in rows]
+    kept = [i for i, t in enumerate(texts) if t]
+    units = [
+        FeedbackUnit(
+            id=str(i),
+            record_id=str(i),
+            workspace_id="",
+            index=0,
+            start=0,
+            end=len(texts[i]),
+            text=texts[i],
+            norm_text=texts[i],
+            lang=detect_lang(texts[i]),
+        )
+        for i in kept
+    ]
+    if len(units) < MIN_ROWS:
+        raise InputError(
+            f"{path.name} has {len(units)} non-empty texts in column {text_column!r}; at least "
+            f"{MIN_ROWS} are needed to find themes."
+        )
+    vectors = embed_units(units, embedder, progress)
+    configure_numba_cache(settings.data_dir / "numba-cache")
+    clusterer = ThemeClusterer(random_state=seed).fit(vectors, lang=[u.lang for u in units])
+    tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
+    labels = {
+        d.label: d.name
+        for d in describe_themes(units, tokens, vectors, clusterer.labels_, n_quotes=0)
+    }
+    found = {
+        i: (int(lb), float(c))
+        for i, lb, c in zip(kept, clusterer.labels_, clusterer.confidence_, strict=True)
+    }
+    out = []
+    for i, row in enumerate(rows):
+        theme, confidence = found.get(i, (-1, 0.0))
+        out.append(
+            Assignment(
+                row=i,
+                id=row.get(id_column) if id_column else None,
+                theme_id=theme,
+                theme_label=labels.get(theme, ""),
+                confidence=round(confidence, 4),
+            )
+        )
+    return out

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from voc.errors import NotFoundError, StoreError
 from voc.ids import text_hash
-from voc.types import FeedbackRecord, FeedbackUnit, Reject, Turn
+from voc.types import FeedbackRecord, FeedbackUnit, Reject, Run, Theme, Turn
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -146,6 +146,58 @@ embeddings = sa.Table(
     sa.Column("model_id", sa.String(200), primary_key=True),
     sa.Column("dim", sa.Integer, nullable=False),
     sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("is_current", sa.Boolean, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("model_id", sa.String(200), nullable=False),
+    sa.Column("code_version", sa.String(100), nullable=False),
+    sa.Column("timings", sa.JSON, nullable=False),
+    sa.Column("n_units", sa.Integer, nullable=False),
+    sa.Column("n_themes", sa.Integer, nullable=False),
+    sa.Column("unassigned", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_runs_ws_started", "workspace_id", "started_at"),
+)
+
+themes = sa.Table(
+    "themes",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("theme_id", sa.String(20), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("parent_id", sa.String(20)),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("names", sa.JSON, nullable=False),
+    sa.Column("keywords", sa.JSON, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("langs", sa.JSON, nullable=False),
+    sa.Column("quotes", sa.JSON, nullable=False),
+    sa.Column("centroid", sa.LargeBinary, nullable=False),
+)
+
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("unit_id", sa.String(40), primary_key=True),
+    sa.Column("theme_id", sa.String(20)),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Index("ix_assignments_run_theme", "run_id", "theme_id"),
 )
 
 
@@ -455,6 +507,87 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(embeddings.insert(), rows)
 
+    # -- runs and themes ---------------------------------------------------------------------
+
+    def start_run(self, run: Run) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert().values(_run_row(run)))
+
+    def complete_run(
+        self,
+        run: Run,
+        run_themes: Sequence[Theme],
+        unit_themes: Sequence[tuple[str, str | None, float]],
+    ) -> None:
+        """Write a finished run's themes and assignments and make it the workspace's current run,
+        all in one transaction: readers see the previous run until this one is whole."""
+        with self.engine.begin() as conn:
+            if run_themes:
+                conn.execute(themes.insert(), [_theme_row(t) for t in run_themes])
+            for chunk in _chunks(list(unit_themes), 5000):
+                conn.execute(
+                    assignments.insert(),
+                    [
+                        {"run_id": run.run_id, "unit_id": u, "theme_id": t, "confidence": c}
+                        for u, t, c in chunk
+                    ],
+                )
+            conn.execute(
+                runs.update()
+                .where(runs.c.workspace_id == run.workspace_id)
+                .where(runs.c.is_current)
+                .values(is_current=False)
+            )
+            run.status, run.is_current = "done", True
+            conn.execute(runs.update().where(runs.c.id == run.run_id).values(_run_row(run)))
+
+    def fail_run(self, run: Run, error: str) -> None:
+        run.status, run.error, run.is_current = "failed", error, False
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run.run_id).values(_run_row(run)))
+
+    def current_run(self, workspace_id: str) -> Run | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(runs).where(runs.c.workspace_id == workspace_id).where(runs.c.is_current)
+            ).first()
+        return None if row is None else _run_from_row(row)
+
+    def list_runs(self, workspace_id: str) -> list[Run]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(runs)
+                .where(runs.c.workspace_id == workspace_id)
+                .order_by(runs.c.started_at.desc())
+            )
+            return [_run_from_row(r) for r in rows]
+
+    def list_themes(self, run_id: str) -> list[Theme]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(themes)
+                .where(themes.c.run_id == run_id)
+                .order_by(themes.c.level, themes.c.size.desc(), themes.c.theme_id)
+            )
+            return [_theme_from_row(r) for r in rows]
+
+    def unit_assignments(self, run_id: str) -> dict[str, tuple[str | None, float]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    assignments.c.unit_id, assignments.c.theme_id, assignments.c.confidence
+                ).where(assignments.c.run_id == run_id)
+            )
+            return {u: (t, c) for u, t, c in rows}
+
+    def max_theme_number(self, workspace_id: str) -> int:
+        """Highest N of the `T-N` ids ever given in this workspace (0 when none)."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(themes.c.theme_id).where(themes.c.workspace_id == workspace_id)
+            ).scalars()
+            return max((int(i.removeprefix("T-")) for i in ids), default=0)
+
     def connection(self) -> Connection:
         """A raw connection, for tests and migrations checks only."""
         return self.engine.connect()
@@ -513,6 +646,78 @@ def _reject_row(
         "excerpt": reject.excerpt[:500],
         "created_at": _now(),
     }
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.run_id,
+        "workspace_id": run.workspace_id,
+        "status": run.status,
+        "is_current": run.is_current,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "params": run.params,
+        "model_id": run.model_id,
+        "code_version": run.code_version,
+        "timings": run.timings,
+        "n_units": run.n_units,
+        "n_themes": run.n_themes,
+        "unassigned": run.unassigned,
+        "error": run.error,
+    }
+
+
+def _run_from_row(row: sa.Row[Any]) -> Run:
+    return Run(
+        run_id=row.id,
+        workspace_id=row.workspace_id,
+        status=row.status,
+        started_at=row.started_at,
+        params=row.params,
+        model_id=row.model_id,
+        code_version=row.code_version,
+        finished_at=row.finished_at,
+        timings=row.timings,
+        n_units=row.n_units,
+        n_themes=row.n_themes,
+        unassigned=row.unassigned,
+        is_current=row.is_current,
+        error=row.error,
+    )
+
+
+def _theme_row(theme: Theme) -> dict[str, Any]:
+    return {
+        "run_id": theme.run_id,
+        "theme_id": theme.theme_id,
+        "workspace_id": theme.workspace_id,
+        "level": theme.level,
+        "parent_id": theme.parent_id,
+        "name": theme.name,
+        "names": theme.names,
+        "keywords": {lang: [[w, s] for w, s in words] for lang, words in theme.keywords.items()},
+        "size": theme.size,
+        "langs": theme.langs,
+        "quotes": theme.quotes,
+        "centroid": theme.centroid,
+    }
+
+
+def _theme_from_row(row: sa.Row[Any]) -> Theme:
+    return Theme(
+        theme_id=row.theme_id,
+        run_id=row.run_id,
+        workspace_id=row.workspace_id,
+        level=row.level,
+        parent_id=row.parent_id,
+        name=row.name,
+        names=row.names,
+        keywords={lang: [(w, s) for w, s in words] for lang, words in row.keywords.items()},
+        size=row.size,
+        langs=row.langs,
+        quotes=row.quotes,
+        centroid=bytes(row.centroid),
+    )
 
 
 def _record_from_row(row: sa.Row[Any]) -> FeedbackRecord:

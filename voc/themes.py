@@ -144,7 +144,7 @@ def select_quotes(
     `pool` most central ones (each next quote is close to the centre and far from the quotes
     already chosen), and the newest typical unit if none of those is recent. Exact duplicates
     of a chosen text are skipped."""
-    if len(units) == 0:
+    if len(units) == 0 or n == 0:
         return []
     centre = vectors.mean(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-12)

@@ -111,3 +111,43 @@ class FeedbackUnit:
     source: str = ""
     """Copied from the record, so themes can show where a quote came from without a join."""
     created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """One clustering of a workspace, with everything needed to reproduce it."""
+
+    run_id: str
+    workspace_id: str
+    status: str
+    """`running`, `done` or `failed`; only a `done` run can be current."""
+    started_at: datetime
+    params: dict[str, Any]
+    model_id: str
+    code_version: str
+    finished_at: datetime | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    n_units: int = 0
+    n_themes: int = 0
+    unassigned: int = 0
+    is_current: bool = False
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Theme:
+    """A cluster of units with an id that names it (`T-0042`); level 0 themes hold units,
+    level 1 themes are their parents."""
+
+    theme_id: str
+    run_id: str
+    workspace_id: str
+    level: int
+    parent_id: str | None
+    name: str
+    names: dict[str, str]
+    keywords: dict[str, list[tuple[str, float]]]
+    size: int
+    langs: dict[str, int]
+    quotes: list[dict[str, Any]]
+    centroid: bytes

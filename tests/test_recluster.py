@@ -1,0 +1,77 @@
+"""Re-clustering a workspace: a run of themes with the default embedder, stored atomically."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from voc.embed import load_embedder
+from voc.pipeline import Ingestor, recluster
+from voc.settings import CORPORA_DIR, VocSettings
+from voc.store import Store
+
+
+class FailingEmbedder:
+    """An embedder whose disk is full: the seam for a run that fails half-way."""
+
+    model_id = "failing@0"
+    dim = 512
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise OSError("No space left on device")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, VocSettings]:
+    tmp = tmp_path_factory.mktemp("recluster")
+    settings = VocSettings(data_dir=tmp, _env_file=None)
+    store = Store.open(settings.resolved_database_url)
+    Ingestor(store, settings).ingest_paths([CORPORA_DIR / "demo" / "interviews"], "interview", "w")
+    return store, settings
+
+
+@pytest.mark.slow
+def test_a_run_stores_themes_for_every_unit_and_becomes_current(
+    workspace: tuple[Store, VocSettings],
+) -> None:
+    store, settings = workspace
+    run, themes = recluster(store, settings, "w", load_embedder(), seed=0)
+
+    assert store.current_run("w") == run
+    assert (run.status, run.model_id, run.params["seed"]) == ("done", "use-m3@0.2.1", 0)
+    assert run.code_version.startswith("voc ")
+    assert set(run.timings) == {"load", "embed", "cluster", "describe"}
+    units = list(store.iter_units("w"))
+    assigned = store.unit_assignments(run.run_id)
+    assert set(assigned) == {u.id for u in units}
+    assert run.unassigned == sum(t is None for t, _ in assigned.values())
+    assert run.unassigned <= 0.05 * len(units)
+    children = [t for t in themes if t.level == 0]
+    assert len(children) == run.n_themes >= 2
+    sizes = Counter(t for t, _ in assigned.values() if t is not None)
+    assert {t.theme_id: t.size for t in children} == dict(sizes)
+    parents = {t.theme_id for t in themes if t.level == 1}
+    assert all(t.parent_id is None or t.parent_id in parents for t in children)
+    records = {r.id: r for r in store.iter_records("w")}
+    for theme in children:
+        assert theme.name and theme.quotes
+        for q in theme.quotes:
+            start, end = q["span"]
+            assert records[q["record_id"]].text[start:end] == q["text"]
+
+
+@pytest.mark.slow
+def test_a_failed_run_leaves_the_previous_run_current(
+    workspace: tuple[Store, VocSettings],
+) -> None:
+    store, settings = workspace
+    before = store.current_run("w")
+    assert before is not None
+    with pytest.raises(OSError, match="No space left"):
+        recluster(store, settings, "w", FailingEmbedder())
+    assert store.current_run("w") == before
+    failed = store.list_runs("w")[0]
+    assert failed.status == "failed" and "No space left on device" in (failed.error or "")
+    assert store.list_themes(failed.run_id) == []
