@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,15 +16,24 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
+from voc.embed import load_embedder
 from voc.errors import VocError
 from voc.ingest import Mapping, load_mapping
-from voc.pipeline import Ingestor, IngestSummary, expand_paths
+from voc.pipeline import Ingestor, IngestSummary, StepCallback, cluster_csv, expand_paths
+from voc.pipeline import recluster as recluster_workspace
 from voc.settings import CORPORA_DIR, VocSettings, apply_thread_limits, get_settings
 from voc.store import Store
-from voc.types import SOURCES
+from voc.types import SOURCES, Run, Theme
 
 app = typer.Typer(
     help="voc: voice-of-customer text mining for Chinese and English feedback.",
@@ -130,7 +142,133 @@ def demo(
         raise _fail(exc) from exc
     print_summary(summaries)
     print_units_overview(store, "demo")
+    try:
+        run, themes = _recluster_with_progress(store, settings, "demo", None, 0)
+    except VocError as exc:
+        raise _fail(exc) from exc
+    print_themes(run, themes, top=15)
     console.print(f"Demo database: [bold]{settings.resolved_database_url}[/]")
+
+
+@app.command()
+def recluster(
+    workspace: Annotated[
+        str | None, typer.Option(help="Workspace (default: VOC_WORKSPACE).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Name in models/manifest.toml or a local sentence-transformers path."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed and data, same themes.")] = 0,
+    top: Annotated[int, typer.Option(help="How many themes to print.")] = 20,
+) -> None:
+    """Cluster the stored units of a workspace into a new run of themes and print the top ones."""
+    settings = get_settings()
+    try:
+        store = _open(settings)
+        run, themes = _recluster_with_progress(
+            store, settings, workspace or settings.workspace, model, seed
+        )
+    except VocError as exc:
+        raise _fail(exc) from exc
+    print_themes(run, themes, top)
+
+
+@app.command()
+def cluster(
+    input_csv: Annotated[Path, typer.Argument(help="CSV in any encoding voc reads.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    id_column: Annotated[str | None, typer.Option(help="Column copied to the output.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Name in models/manifest.toml or a local sentence-transformers path."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Where to write the assignments CSV.")] = Path(
+        "assignments.csv"
+    ),
+) -> None:
+    """Cluster the rows of any CSV into themes, statelessly: one output row per input row with
+    row, theme_id (-1 unassigned), theme_label and confidence."""
+    settings = get_settings()
+    apply_thread_limits(settings.threads)
+    try:
+        embedder = load_embedder(model, threads=settings.threads)
+        with _step_progress() as progress:
+            rows = cluster_csv(
+                input_csv, text_column, embedder, settings, id_column, seed, progress
+            )
+    except VocError as exc:
+        raise _fail(exc) from exc
+    fields = ["row", *(["id"] if id_column else []), "theme_id", "theme_label", "confidence"]
+    with out.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        for r in rows:
+            writer.writerow(
+                [r.row, *([r.id] if id_column else []), r.theme_id, r.theme_label, r.confidence]
+            )
+    themes = len({r.theme_id for r in rows} - {-1})
+    unassigned = sum(r.theme_id == -1 for r in rows)
+    console.print(
+        f"{len(rows):,} rows, {themes} themes, {unassigned:,} unassigned; wrote [bold]{out}[/]"
+    )
+
+
+@contextmanager
+def _step_progress() -> Iterator[StepCallback]:
+    """A progress bar per step (embed, cluster) for callbacks of voc.pipeline."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        yield progress
+
+
+def _recluster_with_progress(
+    store: Store, settings: VocSettings, workspace: str, model: str | None, seed: int
+) -> tuple[Run, list[Theme]]:
+    embedder = load_embedder(model, threads=settings.threads)
+    with _step_progress() as progress:
+        return recluster_workspace(store, settings, workspace, embedder, seed, None, progress)
+
+
+def print_themes(run: Run, themes: list[Theme], top: int) -> None:
+    """The largest themes with their languages and two customer quotes each."""
+    children = [t for t in themes if t.level == 0]
+    names = {t.theme_id: t.name for t in themes}
+    table = Table(
+        "theme", "name", "size", "zh/en", "parent", "quotes", box=box.SIMPLE, show_lines=True
+    )
+    table.title = f"Top themes of run {run.run_id[:8]} ({run.model_id})"
+    for theme in children[:top]:
+        quotes = "\n".join(f"“{q['text'][:70]}”" for q in theme.quotes[:2])
+        table.add_row(
+            theme.theme_id,
+            theme.name,
+            f"{theme.size:,}",
+            f"{theme.langs.get('zh', 0)}/{theme.langs.get('en', 0)}",
+            names.get(theme.parent_id or "", ""),
+            quotes,
+        )
+    console.print(table)
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items())
+    console.print(
+        f"{run.n_themes} themes from {run.n_units:,} units, {run.unassigned:,} unassigned "
+        f"({run.unassigned / max(run.n_units, 1):.1%}); {timings}"
+    )
 
 
 def _ingest_with_progress(
