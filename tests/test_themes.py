@@ -139,3 +139,11 @@ def test_demo_themes_have_clean_bilingual_labels_and_exact_quotes(tmp_path: Path
     assert "验证码" in dict(by_gold["sms_code"].keywords["zh"])
     assert "refund" in dict(by_gold["refund"].keywords["en"])
     assert "人脸识别" in dict(by_gold["face_verification"].keywords["zh"])
+
+
+def test_key_phrase_only_offers_runs_that_occur_verbatim() -> None:
+    tokens = [["人脸识别", "加载"], ["人脸识别", "加载"], ["人脸识别", "失败"]]
+    texts = ["人脸识别一直在加载", "人脸识别卡在加载", "人脸识别失败"]
+    keywords = [("人脸识别", 1.0), ("加载", 0.8), ("失败", 0.2)]
+    assert key_phrase(tokens, keywords, "zh") == "人脸识别加载"
+    assert key_phrase(tokens, keywords, "zh", texts) == "人脸识别"

@@ -107,20 +107,34 @@ def key_phrase(
     unit_tokens: Sequence[Sequence[str]],
     keywords: Sequence[tuple[str, float]],
     lang: str,
+    texts: Sequence[str] | None = None,
     max_len: int = 3,
 ) -> str:
-    """The theme's most telling short phrase: runs of up to `max_len` adjacent content tokens,
-    scored by the keyword weight of their words times how many units use them. A phrase must
-    recur (two units or more) unless the theme is tiny; falls back to the top keyword."""
+    """The theme's most telling short phrase.
+
+    Candidates are runs of up to `max_len` adjacent keyword tokens that also occur verbatim in
+    the unit's text (so "人脸识别 加载" with words dropped between them is not offered as
+    "人脸识别加载"); each is scored by the keyword weight of its words times the log of how many
+    units use it. A phrase must recur (two units or more) unless the theme is tiny; falls back
+    to the top keyword.
+    """
     if not keywords:
         return ""
     weight = dict(keywords)
+    joiner = "" if lang == "zh" else " "
     seen_in: Counter[tuple[str, ...]] = Counter()
-    for toks in unit_tokens:
+    for u, toks in enumerate(unit_tokens):
+        text = texts[u].lower() if texts is not None else None
         grams = {
             tuple(toks[i : i + n]) for n in range(1, max_len + 1) for i in range(len(toks) - n + 1)
         }
-        seen_in.update(g for g in grams if all(w in weight for w in g) and len(set(g)) == len(g))
+        seen_in.update(
+            g
+            for g in grams
+            if all(w in weight for w in g)
+            and len(set(g)) == len(g)
+            and (len(g) == 1 or text is None or joiner.join(g) in text)
+        )
     min_units = 2 if len(unit_tokens) >= 4 else 1
     best, best_score = (keywords[0][0],), 0.0
     for gram, n_units in seen_in.items():
@@ -129,7 +143,6 @@ def key_phrase(
         score = sum(weight[w] for w in gram) * np.log1p(n_units)
         if score > best_score:
             best, best_score = gram, score
-    joiner = "" if lang == "zh" else " "
     return joiner.join(best)
 
 
@@ -210,7 +223,10 @@ def describe_themes(
         theme_keywords = keywords.get(label, {})
         names = {
             lang: key_phrase(
-                [tokens[i] for i in idx if langs[i] == lang], theme_keywords[lang], lang
+                [tokens[i] for i in idx if langs[i] == lang],
+                theme_keywords[lang],
+                lang,
+                [units[i].norm_text for i in idx if langs[i] == lang],
             )
             for lang in theme_keywords
         }
