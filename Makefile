@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/voc demo
+	$(VENV)/bin/voc demo --serve
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

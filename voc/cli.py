@@ -29,6 +29,7 @@ from rich.table import Table
 from voc.embed import load_embedder
 from voc.errors import VocError
 from voc.ingest import Mapping, load_mapping
+from voc.keys import create_key
 from voc.pipeline import Ingestor, IngestSummary, StepCallback, cluster_csv, expand_paths
 from voc.pipeline import recluster as recluster_workspace
 from voc.settings import CORPORA_DIR, VocSettings, apply_thread_limits, get_settings
@@ -124,6 +125,9 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="Where the demo database goes.")] = Path(
         ".voc/demo"
     ),
+    serve: Annotated[
+        bool, typer.Option(help="Then serve it on 127.0.0.1:8000 with a printed demo key.")
+    ] = False,
 ) -> None:
     """Ingest the shipped bilingual demo corpus into a fresh demo database and summarise it."""
     corpus = CORPORA_DIR / "demo"
@@ -148,6 +152,35 @@ def demo(
         raise _fail(exc) from exc
     print_themes(run, themes, top=15)
     console.print(f"Demo database: [bold]{settings.resolved_database_url}[/]")
+    if serve:
+        _serve_demo(store, settings, themes[0].theme_id if themes else "T-0001")
+
+
+def _serve_demo(store: Store, settings: VocSettings, theme_id: str) -> None:
+    """Serve the demo workspace with a fresh admin key and curl lines to try."""
+    import uvicorn
+
+    from api.main import create_app
+
+    _, token = create_key(store, "demo", ["admin"], "demo")
+    base = "http://127.0.0.1:8000/v1/workspaces/demo"
+    auth = f'-H "Authorization: Bearer {token}"'
+    body = '{"records": [{"source": "ticket", "text": "提现三天了还没到账，客服电话打不通。"}]}'
+    console.print(f"Demo API key (admin): [bold]{token}[/]")
+    typer.echo(
+        "\n".join(
+            [
+                "Try:",
+                f'  curl -s "{base}/themes?limit=5" {auth}',
+                f"  curl -s {base}/themes/{theme_id} {auth}",
+                f'  curl -s "{base}/units?q=退款" {auth}',
+                f"  curl -s -X POST {base}/feedback {auth} -H 'Content-Type: application/json' "
+                f"-d '{body}'",
+                "  open http://127.0.0.1:8000/docs",
+            ]
+        )
+    )
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=8000, access_log=False)
 
 
 @app.command()
@@ -212,6 +245,77 @@ def cluster(
     unassigned = sum(r.theme_id == -1 for r in rows)
     console.print(
         f"{len(rows):,} rows, {themes} themes, {unassigned:,} unassigned; wrote [bold]{out}[/]"
+    )
+
+
+keys_app = typer.Typer(help="API keys of the HTTP service: create, list, revoke.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    workspace: Annotated[str, typer.Option(help="The workspace the key reads and writes.")],
+    scope: Annotated[
+        list[str], typer.Option(help="read | submit | admin (repeatable; admin implies all).")
+    ],
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. zendesk-sync.")] = "",
+) -> None:
+    """Create a key and print its token once; only a hash of it is stored."""
+    settings = get_settings()
+    try:
+        key, token = create_key(_open(settings), workspace, scope, name)
+    except VocError as exc:
+        raise _fail(exc) from exc
+    console.print(f"key [bold]{key.id}[/] for workspace {workspace} ({', '.join(key.scopes)})")
+    console.print("Token (shown once, store it now):")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
+) -> None:
+    """Keys with their workspace, scopes and whether they are revoked; never the secrets."""
+    keys = _open(get_settings()).list_api_keys(workspace)
+    table = Table("key", "workspace", "name", "scopes", "created", "revoked", box=box.SIMPLE)
+    for key in keys:
+        table.add_row(
+            key.id,
+            key.workspace_id,
+            key.name,
+            ", ".join(key.scopes),
+            key.created_at.strftime("%Y-%m-%d %H:%M"),
+            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id from `voc keys list`.")],
+) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    try:
+        key = _open(get_settings()).revoke_api_key(key_id)
+    except VocError as exc:
+        raise _fail(exc) from exc
+    console.print(f"revoked key [bold]{key.id}[/] of workspace {key.workspace_id}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes, each loading the model.")] = 1,
+) -> None:
+    """Serve the HTTP API (settings from VOC_* variables); docs at /docs.
+
+    Access logs stay off: their query strings carry customer text (`/units?q=...`).
+    """
+    import uvicorn
+
+    uvicorn.run(
+        "api.main:create_app", factory=True, host=host, port=port, workers=workers, access_log=False
     )
 
 

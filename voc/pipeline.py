@@ -9,40 +9,55 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from voc import __version__
-from voc.cluster import MIN_ROWS, ThemeClusterer, configure_numba_cache
+from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages, configure_numba_cache
 from voc.embed import CachedEmbedder, Embedder
 from voc.errors import InputError
 from voc.ids import fingerprint, record_id, unit_id
 from voc.ingest import get_adapter
-from voc.ingest.base import Mapping, read_text
+from voc.ingest.base import (
+    FieldTypeError,
+    Mapping,
+    TextBuilder,
+    describe_type,
+    excerpt,
+    id_value,
+    read_date,
+    read_text,
+    scalar_value,
+    text_value,
+)
 from voc.normalize import normalize_for_analysis
 from voc.pii import Redactor
 from voc.segment import Segmenter, detect_lang
 from voc.settings import VocSettings
-from voc.store import Store
+from voc.store import LiveAssignment, RunSpace, Store
 from voc.themes import ThemeDescription, describe_themes
 from voc.tokenize import Tokenizer
 from voc.types import (
+    SOURCES,
     FeedbackRecord,
     FeedbackUnit,
     Location,
     RecordDraft,
     Reject,
+    Role,
     Run,
     Theme,
     Turn,
@@ -97,13 +112,25 @@ class IngestSummary:
 
 
 class Ingestor:
-    """Holds the loaded parts (segmenter, redactor) so many ingestions reuse them."""
+    """Holds the loaded parts (segmenter, redactor) so many ingestions reuse them.
+
+    One Ingestor may serve many threads (the API): the duplicate check and the write of a
+    batch run under a per-workspace lock, so two requests sending the same record at once
+    store it once. Separate processes can still race; the store's primary keys then refuse
+    the second write.
+    """
 
     def __init__(self, store: Store, settings: VocSettings) -> None:
         self.store = store
         self.settings = settings
         self.segmenter = Segmenter(settings)
         self.redactor = Redactor(settings.pii_patterns) if settings.redact_pii else None
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, workspace_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(workspace_id, threading.Lock())
 
     def ingest_paths(
         self,
@@ -142,12 +169,14 @@ class Ingestor:
             for item in items:
                 batch.append(item)
                 if len(batch) >= self.settings.batch_size:
-                    self._process(batch, summary, state)
+                    with self._lock(workspace_id):
+                        self._process(batch, summary, state)
                     batch = []
                     if progress:
                         progress(item.location.file, summary.read)
             if batch:
-                self._process(batch, summary, state)
+                with self._lock(workspace_id):
+                    self._process(batch, summary, state)
             if progress:
                 progress("", summary.read)
         except Exception as exc:
@@ -173,10 +202,12 @@ class Ingestor:
 
     def _process(
         self, batch: list[RecordDraft | Reject], summary: IngestSummary, state: _IngestState
-    ) -> None:
+    ) -> list[ItemOutcome]:
+        """Write one batch; returns what became of each item, in batch order."""
         received_at = datetime.now(UTC)
         accepted: list[FeedbackRecord] = []
         batch_rejects: list[Reject] = []
+        outcomes: list[ItemOutcome] = []
         summary.read += len(batch)
         for item in batch:
             prepared = (
@@ -184,9 +215,12 @@ class Ingestor:
             )
             if isinstance(prepared, Reject):
                 batch_rejects.append(prepared)
+                outcomes.append(ItemOutcome("rejected", code=prepared.code, reason=prepared.reason))
                 continue
+            outcomes.append(ItemOutcome("accepted", record_id=prepared.id))
             if prepared.id in state.seen_ids:
                 summary.duplicate += 1
+                outcomes[-1].status = "duplicate"
                 continue
             state.seen_ids.add(prepared.id)
             accepted.append(prepared)
@@ -194,13 +228,19 @@ class Ingestor:
         stored = self.store.existing_record_ids(r.id for r in accepted)
         summary.duplicate += len(stored)
         accepted = [r for r in accepted if r.id not in stored]
+        for outcome in outcomes:
+            if outcome.status == "accepted" and outcome.record_id in stored:
+                outcome.status = "duplicate"
         self._flag_near_duplicates(accepted, summary, state)
 
         units: list[FeedbackUnit] = []
+        by_record = {o.record_id: o for o in outcomes if o.status == "accepted"}
         drafts = self.segmenter.segment_many([(r.text, r.turns) for r in accepted])
         for record, unit_drafts in zip(accepted, drafts, strict=True):
             if not unit_drafts:
                 summary.without_units += 1
+            by_record[record.id].warnings = list(record.warnings)
+            by_record[record.id].near_duplicate_of = record.near_duplicate_of
             for index, d in enumerate(unit_drafts):
                 units.append(
                     FeedbackUnit(
@@ -218,6 +258,7 @@ class Ingestor:
                         created_at=record.created_at,
                     )
                 )
+                by_record[record.id].units.append(units[-1])
         self.store.write_batch(
             summary.workspace_id, summary.source, summary.ingest_id, accepted, units, batch_rejects
         )
@@ -233,6 +274,52 @@ class Ingestor:
             for warning in record.warnings:
                 if len(summary.warning_messages) < SHOWN_PROBLEMS:
                     summary.warning_messages.append(warning)
+        return outcomes
+
+    def submit(
+        self, items: Sequence[Any], workspace_id: str, label: str = "api"
+    ) -> tuple[IngestSummary, list[ItemOutcome]]:
+        """Ingest JSON records sent to the API as one ingest, reporting each item.
+
+        Beyond the content-hash check every ingestion makes, a record whose source and
+        external id are already stored is a duplicate even if its text changed: a client
+        resending a ticket it already sent must not create a second one.
+        """
+        started = time.perf_counter()
+        tz = ZoneInfo(self.settings.default_tz)
+        drafts = [draft_from_json(obj, n, label, tz) for n, obj in enumerate(items, 1)]
+        outcomes: list[ItemOutcome | None] = [None] * len(drafts)
+        summary = IngestSummary(uuid.uuid4().hex, workspace_id, label, [label])
+        self.store.ensure_workspace(workspace_id)
+        self.store.start_ingest(summary.ingest_id, workspace_id, label, [label])
+        try:
+            with self._lock(workspace_id):
+                fresh = self._known_external_ids(drafts, outcomes, workspace_id)
+                processed = self._process([drafts[i] for i in fresh], summary, _IngestState())
+        except Exception as exc:
+            self.store.finish_ingest(summary.ingest_id, "failed", summary.counts(), repr(exc))
+            raise
+        for i, outcome in zip(fresh, processed, strict=True):
+            outcomes[i] = outcome
+        early = len(drafts) - len(fresh)
+        summary.read += early
+        summary.duplicate += early
+        summary.seconds = time.perf_counter() - started
+        self.store.finish_ingest(summary.ingest_id, "done", summary.counts())
+        done = [o for o in outcomes if o is not None]
+        log.info(
+            "submit_done ingest_id=%s workspace=%s read=%d accepted=%d duplicate=%d rejected=%d "
+            "units=%d seconds=%.3f",
+            summary.ingest_id,
+            workspace_id,
+            summary.read,
+            summary.accepted,
+            summary.duplicate,
+            summary.rejected,
+            summary.units,
+            summary.seconds,
+        )
+        return summary, done
 
     def _prepare(
         self, draft: RecordDraft, summary: IngestSummary, received_at: datetime
@@ -287,6 +374,143 @@ class Ingestor:
             if earlier != record.id:
                 record.near_duplicate_of = earlier
                 summary.near_duplicates += 1
+
+    def _known_external_ids(
+        self,
+        drafts: Sequence[RecordDraft | Reject],
+        outcomes: list[ItemOutcome | None],
+        workspace_id: str,
+    ) -> list[int]:
+        """Mark drafts whose source and external id are stored (or earlier in the batch) as
+        duplicates; returns the positions of the others."""
+        known: dict[tuple[str, str], str] = {}
+        wanted: dict[str, set[str]] = {}
+        for d in drafts:
+            if isinstance(d, RecordDraft) and d.external_id:
+                wanted.setdefault(d.source, set()).add(d.external_id)
+        for source, external_ids in wanted.items():
+            found = self.store.records_by_external_id(workspace_id, source, external_ids)
+            known.update(((source, e), rid) for e, rid in found.items())
+        fresh: list[int] = []
+        for i, d in enumerate(drafts):
+            if isinstance(d, RecordDraft) and d.external_id:
+                earlier = known.get((d.source, d.external_id))
+                if earlier is not None:
+                    outcomes[i] = ItemOutcome("duplicate", record_id=earlier)
+                    continue
+                known[(d.source, d.external_id)] = record_id(
+                    workspace_id, d.source, d.external_id, d.text
+                )
+            fresh.append(i)
+        return fresh
+
+
+@dataclass(slots=True)
+class ItemOutcome:
+    """What became of one submitted item: accepted (with its units), duplicate of a stored
+    record, or rejected with a code and a reason a user can act on."""
+
+    status: Literal["accepted", "duplicate", "rejected"]
+    record_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    units: list[FeedbackUnit] = field(default_factory=list)
+    near_duplicate_of: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+JSON_RECORD_KEYS = ("source", "text", "turns", "external_id", "created_at", "metadata")
+JSON_TURN_ROLES: tuple[Role, ...] = ("customer", "agent", "interviewer", "system")
+
+
+def draft_from_json(obj: Any, number: int, file: str, default_tz: tzinfo) -> RecordDraft | Reject:
+    """A record sent as JSON (`source`, `text` or `turns`, `external_id`, `created_at`,
+    `metadata`) as a draft, under the rules the file adapters apply to the same fields:
+    text must be text (numbers are read as text with a warning), NULs are removed, an
+    unreadable date keeps the record without a date, and a record without customer text is
+    rejected."""
+    location = Location(file, number)
+    where = f"record {number}"
+    raw = excerpt(json.dumps(obj, ensure_ascii=False, default=str))
+
+    def reject(code: str, problem: str) -> Reject:
+        return Reject(location, code, f"{where}: {problem}", raw)
+
+    if not isinstance(obj, dict):
+        return reject("invalid_type", f"the item is {describe_type(obj)}, not a JSON object.")
+    source = obj.get("source")
+    if source not in SOURCES:
+        return reject(
+            "invalid_source", f"source {source!r} is not one of {', '.join(SOURCES)}; set it."
+        )
+    warns: list[str] = []
+    unknown = sorted(str(k) for k in obj if k not in JSON_RECORD_KEYS)
+    if unknown:
+        warns.append(
+            f"keys {', '.join(unknown)} are not record fields and were ignored; put extra "
+            "fields under metadata"
+        )
+    has_text, has_turns = obj.get("text") is not None, obj.get("turns") is not None
+    if has_text == has_turns:
+        both = "both text and turns" if has_text else "neither text nor turns"
+        return reject("missing_field", f"the record has {both}; give exactly one of them.")
+    try:
+        if has_text:
+            text = text_value(obj["text"], "text", warns).strip()
+            turns = [Turn(0, len(text), "customer")] if text else []
+        else:
+            text, turns = _json_turns(obj["turns"], warns)
+    except FieldTypeError as exc:
+        return reject("invalid_type", f"{exc}; fix the value.")
+    if not any(t.role == "customer" and t.end > t.start for t in turns):
+        return reject(
+            "empty_text", "the record has no customer text; fill in text or a customer turn."
+        )
+    metadata: dict[str, Any] = {}
+    raw_meta = obj.get("metadata")
+    if isinstance(raw_meta, dict):
+        for key, value in raw_meta.items():
+            value = scalar_value(value)
+            if value is not None:
+                metadata[str(key)] = value
+    elif raw_meta is not None:
+        warns.append(f"metadata is {describe_type(raw_meta)}, not an object, and was ignored")
+    return RecordDraft(
+        source=source,
+        text=text,
+        turns=turns,
+        location=location,
+        external_id=id_value(obj.get("external_id"), warns),
+        created_at=read_date(obj.get("created_at"), "created_at", default_tz, warns),
+        metadata=metadata,
+        warnings=warns,
+    )
+
+
+def _json_turns(value: Any, warns: list[str]) -> tuple[str, list[Turn]]:
+    """Turns as "speaker: text" lines, like a call transcript; only customer turns are
+    analysed."""
+    if not isinstance(value, list):
+        raise FieldTypeError(f"turns is {describe_type(value)}, but it must be a list")
+    builder = TextBuilder("\n")
+    turns: list[Turn] = []
+    for number, turn in enumerate(value, 1):
+        if not isinstance(turn, dict):
+            raise FieldTypeError(f"turn {number} is {describe_type(turn)}, not an object")
+        body = text_value(turn.get("text"), f"turn {number} text", warns).strip()
+        role = turn.get("role", "customer")
+        if role not in JSON_TURN_ROLES:
+            raise FieldTypeError(
+                f"turn {number} has role {role!r}, but it must be one of "
+                f"{', '.join(JSON_TURN_ROLES)}"
+            )
+        if not body:
+            continue
+        speaker = str(scalar_value(turn.get("speaker")) or "")
+        prefix = f"{speaker}: " if speaker else ""
+        start = builder.add(prefix + body) + len(prefix)
+        turns.append(Turn(start, start + len(body), role, speaker))
+    return builder.build(), turns
 
 
 @dataclass(slots=True)
@@ -364,15 +588,17 @@ def recluster(
     seed: int = 0,
     clusterer_params: dict[str, Any] | None = None,
     progress: StepCallback | None = None,
+    run_id: str | None = None,
 ) -> tuple[Run, list[Theme]]:
     """Cluster every stored unit of a workspace into a new run of themes.
 
     The run becomes current only when it is complete (one transaction); a failure marks it
-    failed and leaves the previous run served.
+    failed and leaves the previous run served. `run_id` lets a caller that queues the run
+    (the API) name it before it starts.
     """
     params = {"seed": seed, **(clusterer_params or {})}
     run = Run(
-        run_id=uuid.uuid4().hex,
+        run_id=run_id or uuid.uuid4().hex,
         workspace_id=workspace_id,
         status="running",
         started_at=datetime.now(UTC),
@@ -418,7 +644,13 @@ def recluster(
         run.n_themes = clusterer.n_themes_
         run.unassigned = int((clusterer.labels_ < 0).sum())
         run.timings = timings
-        store.complete_run(run, run_themes, unit_themes)
+        space = RunSpace(
+            assign_threshold=float(clusterer.assign_threshold_),
+            lang_means={
+                k: v.astype(np.float32).tobytes() for k, v in clusterer.lang_means_.items()
+            },
+        )
+        store.complete_run(run, run_themes, unit_themes, space)
     except BaseException as exc:
         store.fail_run(run, f"{type(exc).__name__}: {exc}")
         raise
@@ -514,6 +746,98 @@ def _theme(
         ],
         centroid=centroid.tobytes(),
     )
+
+
+# -- live assignment between runs -------------------------------------------------------------
+
+
+class ThemeAssigner:
+    """Puts newly submitted units into the current run's themes at once, the way the run's
+    clusterer would (`ThemeClusterer.predict`): vectors centred with the run's language means,
+    the nearest level-0 centroid by cosine, kept when it reaches the threshold, otherwise
+    pending until the next re-cluster.
+
+    `threshold` None uses the run's own (the similarity at which it assigned outliers); a
+    number overrides it. A run's centroids are read once and kept, so an assignment costs one
+    embedding and one matrix product.
+    """
+
+    CACHED_RUNS = 32
+    FALLBACK_THRESHOLD = 0.2
+    """For runs stored without their space (made before it was recorded)."""
+
+    def __init__(self, embedder: Embedder, threshold: float | None = None) -> None:
+        self.embedder = embedder
+        self.threshold = threshold
+        self._runs: dict[str, _RunIndex] = {}
+        self._lock = threading.Lock()
+
+    def _index(self, store: Store, run_id: str) -> _RunIndex:
+        with self._lock:
+            cached = self._runs.get(run_id)
+        if cached is not None:
+            return cached
+        children = [t for t in store.list_themes(run_id) if t.level == 0]
+        centroids = np.zeros((len(children), self.embedder.dim), dtype=np.float32)
+        for i, theme in enumerate(children):
+            centroids[i] = np.frombuffer(theme.centroid, dtype=np.float32)
+        space = store.run_space(run_id)
+        means = (
+            {k: np.frombuffer(v, dtype=np.float32) for k, v in space.lang_means.items()}
+            if space
+            else {}
+        )
+        threshold = self.threshold
+        if threshold is None:
+            threshold = space.assign_threshold if space else self.FALLBACK_THRESHOLD
+        index = _RunIndex([t.theme_id for t in children], centroids, means, threshold)
+        with self._lock:
+            if len(self._runs) >= self.CACHED_RUNS:
+                self._runs.clear()
+            self._runs[run_id] = index
+        return index
+
+    def assign(
+        self, store: Store, workspace_id: str, units: Sequence[FeedbackUnit]
+    ) -> list[LiveAssignment]:
+        """Embed (through the cache, so the next run reuses the vectors), assign and store."""
+        if not units:
+            return []
+        vectors = CachedEmbedder(self.embedder, store).encode([u.norm_text for u in units])
+        run = store.current_run(workspace_id)
+        rows: list[LiveAssignment] = []
+        if run is None:
+            rows = [LiveAssignment(u.id, workspace_id, None, None, 0.0) for u in units]
+        else:
+            index = self._index(store, run.run_id)
+            if index.lang_means:
+                vectors, _ = center_languages(vectors, [u.lang for u in units], index.lang_means)
+            sims = vectors @ index.centroids.T
+            for unit, row in zip(units, sims, strict=True):
+                best = int(np.argmax(row)) if index.theme_ids else -1
+                similarity = float(row[best]) if best >= 0 else 0.0
+                theme = (
+                    index.theme_ids[best] if best >= 0 and similarity >= index.threshold else None
+                )
+                rows.append(
+                    LiveAssignment(unit.id, workspace_id, run.run_id, theme, round(similarity, 4))
+                )
+        store.write_live_assignments(rows)
+        return rows
+
+    def assign_stale(self, store: Store, workspace_id: str, run_id: str) -> int:
+        """After a run: give its themes to units submitted while it was clustering."""
+        stale = store.stale_live_units(workspace_id, run_id)
+        self.assign(store, workspace_id, stale)
+        return len(stale)
+
+
+@dataclass(frozen=True, slots=True)
+class _RunIndex:
+    theme_ids: list[str]
+    centroids: np.ndarray
+    lang_means: dict[str, np.ndarray]
+    threshold: float
 
 
 # -- stateless clustering of a CSV -----------------------------------------------------------

@@ -57,6 +57,25 @@ class VocSettings(BaseSettings):
 
     threads: int = Field(2, description="Threads for BLAS, OpenMP, numba and torch.")
 
+    model: str | None = Field(
+        None,
+        description="Embedder: a name in models/manifest.toml or a local path; default use-m3.",
+    )
+    assign_threshold: float | None = Field(
+        None,
+        description="Cosine similarity to a theme a submitted unit needs to join it before the "
+        "next re-cluster (otherwise it is pending); default: the run's own outlier threshold.",
+    )
+    api_max_batch: int = Field(1000, description="Most records in one POST .../feedback.")
+    api_upload_limit_mb: float = Field(50, description="Largest upload accepted, in megabytes.")
+    api_rate_limit: int = Field(
+        600, description="Requests per minute per API key; 0 switches rate limiting off."
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty keeps CORS off."
+    )
+    api_job_workers: int = Field(1, description="Threads running background jobs (runs, uploads).")
+
     @field_validator("default_tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from voc.errors import NotFoundError, StoreError
 from voc.ids import text_hash
@@ -199,6 +199,145 @@ assignments = sa.Table(
     sa.Column("confidence", sa.Float, nullable=False),
     sa.Index("ix_assignments_run_theme", "run_id", "theme_id"),
 )
+
+
+run_spaces = sa.Table(
+    "run_spaces",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("assign_threshold", sa.Float, nullable=False),
+    sa.Column("lang_means", sa.JSON, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Index("ix_api_keys_ws", "workspace_id"),
+)
+
+live_assignments = sa.Table(
+    "live_assignments",
+    metadata,
+    sa.Column(
+        "unit_id", sa.String(40), sa.ForeignKey("units.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE")),
+    sa.Column("theme_id", sa.String(20)),
+    sa.Column("similarity", sa.Float, nullable=False),
+    sa.Column("assigned_at", UTCDateTime, nullable=False),
+    sa.Index("ix_live_assignments_run_theme", "run_id", "theme_id"),
+    sa.Index("ix_live_assignments_ws", "workspace_id"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("active_lock", sa.String(100)),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("progress", sa.JSON, nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index("ix_jobs_ws_created", "workspace_id", "created_at"),
+    sa.Index("ux_jobs_active_lock", "active_lock", unique=True),
+)
+
+
+@dataclasses.dataclass(slots=True)
+class RunSpace:
+    """What a run's centroids need to place a new unit: the per-language mean vectors removed
+    before clustering, and the similarity at which the run itself assigned outliers."""
+
+    assign_threshold: float
+    lang_means: dict[str, bytes] = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(slots=True)
+class ApiKey:
+    """An API key as stored: only the hash of its secret, never the secret."""
+
+    id: str
+    workspace_id: str
+    name: str
+    secret_hash: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Job:
+    """Background work (a re-cluster, an upload's ingestion) and how far it got."""
+
+    id: str
+    workspace_id: str
+    kind: str
+    status: str
+    """`queued`, `running`, `done` or `failed`."""
+    params: dict[str, Any]
+    progress: dict[str, Any]
+    result: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class LiveAssignment:
+    """A unit's theme between re-clusters: `theme_id` None means pending (far from every
+    theme, or no run yet)."""
+
+    unit_id: str
+    workspace_id: str
+    run_id: str | None
+    theme_id: str | None
+    similarity: float
+
+
+@dataclasses.dataclass(slots=True)
+class ThemeStat:
+    """How many units a theme holds under a filter, and when the newest was written."""
+
+    size: int
+    latest: datetime | None
+
+
+@dataclasses.dataclass(slots=True)
+class UnitHit:
+    """A unit with its theme in the current run; `provisional` marks a live assignment."""
+
+    unit: FeedbackUnit
+    theme_id: str | None
+    score: float | None
+    provisional: bool
 
 
 @dataclasses.dataclass(slots=True)
@@ -444,20 +583,7 @@ class Store:
                 .order_by(units.c.record_id, units.c.idx)
             )
             for row in rows:
-                yield FeedbackUnit(
-                    id=row.id,
-                    record_id=row.record_id,
-                    workspace_id=row.workspace_id,
-                    index=row.idx,
-                    start=row.span_start,
-                    end=row.span_end,
-                    text=row.text,
-                    norm_text=row.norm_text,
-                    lang=row.lang,
-                    speaker=row.speaker,
-                    source=row.source,
-                    created_at=row.created_at,
-                )
+                yield _unit_from_row(row)
 
     def list_rejects(self, workspace_id: str, ingest_id: str | None = None) -> list[StoredReject]:
         query = sa.select(rejects).where(rejects.c.workspace_id == workspace_id)
@@ -518,10 +644,19 @@ class Store:
         run: Run,
         run_themes: Sequence[Theme],
         unit_themes: Sequence[tuple[str, str | None, float]],
+        space: RunSpace | None = None,
     ) -> None:
         """Write a finished run's themes and assignments and make it the workspace's current run,
         all in one transaction: readers see the previous run until this one is whole."""
         with self.engine.begin() as conn:
+            if space is not None:
+                conn.execute(
+                    run_spaces.insert().values(
+                        run_id=run.run_id,
+                        assign_threshold=space.assign_threshold,
+                        lang_means={k: v.hex() for k, v in space.lang_means.items()},
+                    )
+                )
             if run_themes:
                 conn.execute(themes.insert(), [_theme_row(t) for t in run_themes])
             for chunk in _chunks(list(unit_themes), 5000):
@@ -588,9 +723,441 @@ class Store:
             ).scalars()
             return max((int(i.removeprefix("T-")) for i in ids), default=0)
 
+    def get_run(self, workspace_id: str, run_id: str) -> Run:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(runs)
+                .where(runs.c.workspace_id == workspace_id)
+                .where(runs.c.id == run_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"run {run_id!r} not found in workspace {workspace_id!r}")
+        return _run_from_row(row)
+
+    def run_space(self, run_id: str) -> RunSpace | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(run_spaces).where(run_spaces.c.run_id == run_id)).first()
+        if row is None:
+            return None
+        means = {k: bytes.fromhex(v) for k, v in row.lang_means.items()}
+        return RunSpace(row.assign_threshold, means)
+
+    def get_theme(self, run_id: str, theme_id: str) -> Theme:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(themes)
+                .where(themes.c.run_id == run_id)
+                .where(themes.c.theme_id == theme_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"theme {theme_id!r} is not in the current run")
+        return _theme_from_row(row)
+
+    # -- live assignments (between runs) ------------------------------------------------------
+
+    def write_live_assignments(self, rows: Sequence[LiveAssignment]) -> None:
+        """Insert or replace each unit's live assignment."""
+        if not rows:
+            return
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                live_assignments.delete().where(
+                    live_assignments.c.unit_id.in_([r.unit_id for r in rows])
+                )
+            )
+            conn.execute(
+                live_assignments.insert(),
+                [{**dataclasses.asdict(r), "assigned_at": now} for r in rows],
+            )
+
+    def stale_live_units(self, workspace_id: str, run_id: str) -> list[FeedbackUnit]:
+        """Units with a live assignment from another run (or none) that `run_id` did not
+        cluster: submitted while it ran, so they must be assigned to its themes."""
+        in_run = sa.select(assignments.c.unit_id).where(assignments.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(units)
+                .join(live_assignments, live_assignments.c.unit_id == units.c.id)
+                .where(live_assignments.c.workspace_id == workspace_id)
+                .where(
+                    sa.or_(live_assignments.c.run_id.is_(None), live_assignments.c.run_id != run_id)
+                )
+                .where(units.c.id.not_in(in_run))
+                .order_by(units.c.id)
+            )
+            return [_unit_from_row(r) for r in rows]
+
+    def _members(self, run_id: str) -> sa.Subquery:
+        """(unit_id, theme_id, score, provisional) for every unit in a theme of the run: the
+        run's own assignments plus live ones made since."""
+        clustered = sa.select(
+            assignments.c.unit_id,
+            assignments.c.theme_id,
+            assignments.c.confidence.label("score"),
+            sa.literal(0).label("provisional"),
+        ).where(assignments.c.run_id == run_id, assignments.c.theme_id.is_not(None))
+        live = sa.select(
+            live_assignments.c.unit_id,
+            live_assignments.c.theme_id,
+            live_assignments.c.similarity.label("score"),
+            sa.literal(1).label("provisional"),
+        ).where(live_assignments.c.run_id == run_id, live_assignments.c.theme_id.is_not(None))
+        return sa.union_all(clustered, live).subquery("members")
+
+    def theme_stats(
+        self,
+        run_id: str,
+        source: str | None = None,
+        lang: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, ThemeStat]:
+        """theme id -> units and newest unit date, counting only units that match the filters."""
+        m = self._members(run_id)
+        query = (
+            sa.select(m.c.theme_id, sa.func.count(), sa.func.max(units.c.created_at))
+            .join(units, units.c.id == m.c.unit_id)
+            .group_by(m.c.theme_id)
+        )
+        query = _unit_filters(query, source, lang, since, until)
+        with self.engine.connect() as conn:
+            return {t: ThemeStat(n, latest) for t, n, latest in conn.execute(query)}
+
+    def theme_units(
+        self, run_id: str, theme_ids: Sequence[str], offset: int, limit: int
+    ) -> tuple[int, list[UnitHit]]:
+        """Units of themes, newest first, with the total for pagination."""
+        m = self._members(run_id)
+        base = sa.select(units, m.c.theme_id, m.c.score, m.c.provisional).join(
+            m, m.c.unit_id == units.c.id
+        )
+        base = base.where(m.c.theme_id.in_(list(theme_ids)))
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(base.subquery())
+            ).scalar_one()
+            rows = conn.execute(
+                base.order_by(units.c.created_at.desc(), units.c.id).offset(offset).limit(limit)
+            )
+            return total, [_hit(r) for r in rows]
+
+    def theme_observations(self, run_id: str) -> list[tuple[str, datetime]]:
+        """(theme id, created_at) of every dated unit in a level-0 theme of the run, live
+        assignments included: the input of voc.trends."""
+        m = self._members(run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(m.c.theme_id, units.c.created_at)
+                .join(units, units.c.id == m.c.unit_id)
+                .where(units.c.created_at.is_not(None))
+            )
+            return [(t, d) for t, d in rows]
+
+    def theme_unit_dates(self, run_id: str, theme_ids: Sequence[str]) -> list[datetime | None]:
+        m = self._members(run_id)
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(units.c.created_at)
+                    .join(m, m.c.unit_id == units.c.id)
+                    .where(m.c.theme_id.in_(list(theme_ids)))
+                ).scalars()
+            )
+
+    def search_units(
+        self,
+        workspace_id: str,
+        run_id: str | None,
+        text: str,
+        norm_text: str,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[UnitHit]]:
+        """Units whose text contains `text` or whose analysis text contains `norm_text` (the
+        query normalised the same way), newest first."""
+        base = sa.select(units).where(units.c.workspace_id == workspace_id)
+        base = base.where(
+            sa.or_(
+                units.c.text.like(_like_pattern(text), escape="\\"),
+                units.c.norm_text.like(_like_pattern(norm_text), escape="\\"),
+            )
+        )
+        if run_id is None:
+            query = base.add_columns(
+                sa.null().label("theme_id"),
+                sa.null().label("score"),
+                sa.literal(0).label("provisional"),
+            )
+        else:
+            m = self._members(run_id)
+            query = base.add_columns(m.c.theme_id, m.c.score, m.c.provisional).outerjoin(
+                m, m.c.unit_id == units.c.id
+            )
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(base.subquery())
+            ).scalar_one()
+            rows = conn.execute(
+                query.order_by(units.c.created_at.desc(), units.c.id).offset(offset).limit(limit)
+            )
+            return total, [_hit(r) for r in rows]
+
+    def record_units(self, workspace_id: str, record_id: str) -> list[FeedbackUnit]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(units)
+                .where(units.c.workspace_id == workspace_id)
+                .where(units.c.record_id == record_id)
+                .order_by(units.c.idx)
+            )
+            return [_unit_from_row(r) for r in rows]
+
+    def ingest_units(self, workspace_id: str, ingest_id: str) -> list[FeedbackUnit]:
+        """Units of the records one ingestion stored."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(units)
+                .join(records, records.c.id == units.c.record_id)
+                .where(records.c.workspace_id == workspace_id)
+                .where(records.c.ingest_id == ingest_id)
+                .order_by(units.c.record_id, units.c.idx)
+            )
+            return [_unit_from_row(r) for r in rows]
+
+    def records_by_external_id(
+        self, workspace_id: str, source: str, external_ids: Iterable[str]
+    ) -> dict[str, str]:
+        """external id -> id of the earliest stored record of this source with it."""
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(external_ids)):
+                rows = conn.execute(
+                    sa.select(records.c.external_id, records.c.id)
+                    .where(records.c.workspace_id == workspace_id)
+                    .where(records.c.source == source)
+                    .where(records.c.external_id.in_(chunk))
+                    .order_by(records.c.received_at, records.c.id)
+                )
+                for external_id, rid in rows:
+                    found.setdefault(external_id, rid)
+        return found
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    def add_api_key(self, key: ApiKey) -> None:
+        self.ensure_workspace(key.workspace_id)
+        with self.engine.begin() as conn:
+            conn.execute(api_keys.insert().values(dataclasses.asdict(key)))
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+        return None if row is None else ApiKey(**row._mapping)
+
+    def list_api_keys(self, workspace_id: str | None = None) -> list[ApiKey]:
+        query = sa.select(api_keys).order_by(api_keys.c.workspace_id, api_keys.c.created_at)
+        if workspace_id is not None:
+            query = query.where(api_keys.c.workspace_id == workspace_id)
+        with self.engine.connect() as conn:
+            return [ApiKey(**row._mapping) for row in conn.execute(query)]
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        with self.engine.begin() as conn:
+            conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id)
+                .where(api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
+        key = self.get_api_key(key_id)
+        if key is None:
+            raise NotFoundError(f"no API key {key_id!r}; list keys with `voc keys list`.")
+        return key
+
+    # -- idempotency -------------------------------------------------------------------------
+
+    def stored_response(
+        self, workspace_id: str, key: str
+    ) -> tuple[str, int, dict[str, Any]] | None:
+        """(request hash, status code, body) saved under an Idempotency-Key."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    idempotency_keys.c.request_hash,
+                    idempotency_keys.c.status_code,
+                    idempotency_keys.c.response,
+                )
+                .where(idempotency_keys.c.workspace_id == workspace_id)
+                .where(idempotency_keys.c.key == key)
+            ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def save_response(
+        self,
+        workspace_id: str,
+        key: str,
+        request_hash: str,
+        status_code: int,
+        response: dict[str, Any],
+    ) -> None:
+        """Keep the first response under a key; a concurrent twin that lost the race is
+        dropped (its records were duplicates of the winner's anyway)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    idempotency_keys.insert().values(
+                        workspace_id=workspace_id,
+                        key=key,
+                        request_hash=request_hash,
+                        status_code=status_code,
+                        response=response,
+                        created_at=_now(),
+                    )
+                )
+        except IntegrityError:
+            return
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def create_job(
+        self, job_id: str, workspace_id: str, kind: str, params: dict[str, Any], exclusive: bool
+    ) -> Job | None:
+        """A queued job, or None when `exclusive` and a job of this kind is already queued or
+        running in the workspace (a unique lock column makes the check atomic)."""
+        self.ensure_workspace(workspace_id)
+        job = Job(job_id, workspace_id, kind, "queued", params, {}, {}, None, _now())
+        row = {**dataclasses.asdict(job), "active_lock": None}
+        if exclusive:
+            row["active_lock"] = f"{workspace_id}:{kind}"
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(jobs.insert().values(row))
+        except IntegrityError:
+            return None
+        return job
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        """Set job columns; a finished job (done or failed) releases its lock."""
+        if values.get("status") in ("done", "failed"):
+            values = {**values, "active_lock": None, "finished_at": _now()}
+        elif values.get("status") == "running":
+            values = {**values, "started_at": _now()}
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(values))
+
+    def get_job(self, workspace_id: str, job_id: str) -> Job:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(jobs)
+                .where(jobs.c.workspace_id == workspace_id)
+                .where(jobs.c.id == job_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"job {job_id!r} not found in workspace {workspace_id!r}")
+        return _job_from_row(row)
+
+    def run_job(self, workspace_id: str, run_id: str) -> Job | None:
+        """The job that runs (or ran) a re-cluster with this run id, if the API queued it."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(jobs)
+                .where(jobs.c.workspace_id == workspace_id)
+                .where(jobs.c.kind == "run")
+                .order_by(jobs.c.created_at.desc())
+            )
+            for row in rows:
+                if row.params.get("run_id") == run_id:
+                    return _job_from_row(row)
+        return None
+
+    def fail_unfinished_jobs(self, reason: str) -> int:
+        """Mark jobs a stopped server left queued or running as failed, releasing their locks."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(jobs.c.status.in_(("queued", "running")))
+                .values(status="failed", error=reason, active_lock=None, finished_at=_now())
+            )
+            return result.rowcount
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {self.url!r} does not answer: {exc}") from exc
+
     def connection(self) -> Connection:
         """A raw connection, for tests and migrations checks only."""
         return self.engine.connect()
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with LIKE's wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _unit_filters(
+    query: sa.Select[Any],
+    source: str | None,
+    lang: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> sa.Select[Any]:
+    if source is not None:
+        query = query.where(units.c.source == source)
+    if lang is not None:
+        query = query.where(units.c.lang == lang)
+    if since is not None:
+        query = query.where(units.c.created_at >= since)
+    if until is not None:
+        query = query.where(units.c.created_at < until)
+    return query
+
+
+def _unit_from_row(row: sa.Row[Any]) -> FeedbackUnit:
+    return FeedbackUnit(
+        id=row.id,
+        record_id=row.record_id,
+        workspace_id=row.workspace_id,
+        index=row.idx,
+        start=row.span_start,
+        end=row.span_end,
+        text=row.text,
+        norm_text=row.norm_text,
+        lang=row.lang,
+        speaker=row.speaker,
+        source=row.source,
+        created_at=row.created_at,
+    )
+
+
+def _hit(row: sa.Row[Any]) -> UnitHit:
+    return UnitHit(
+        unit=_unit_from_row(row),
+        theme_id=row.theme_id,
+        score=row.score,
+        provisional=bool(row.provisional),
+    )
+
+
+def _job_from_row(row: sa.Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        kind=row.kind,
+        status=row.status,
+        params=row.params,
+        progress=row.progress,
+        result=row.result,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
 
 
 def _record_row(record: FeedbackRecord, ingest_id: str | None) -> dict[str, Any]:

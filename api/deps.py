@@ -1,0 +1,110 @@
+"""Dependencies, one `Annotated` alias each: what a route needs, resolved per request from the
+app's state (built once in the lifespan) and the caller's API key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ForbiddenError, UnauthorizedError
+from api.jobs import JobRunner
+from api.metrics import Metrics
+from api.ratelimit import RateLimiter
+from api.themecache import RunThemes
+from voc.errors import NotFoundError
+from voc.keys import has_scope, parse_token, verify
+from voc.pipeline import Ingestor, ThemeAssigner
+from voc.settings import VocSettings
+from voc.store import ApiKey, Store
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `voc keys create`.")
+
+
+def _settings(request: Request) -> VocSettings:
+    return request.app.state.settings
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _ingestor(request: Request) -> Ingestor:
+    return request.app.state.ingestor
+
+
+def _assigner(request: Request) -> ThemeAssigner:
+    return request.app.state.assigner
+
+
+def _jobs(request: Request) -> JobRunner:
+    return request.app.state.jobs
+
+
+def _themes(request: Request) -> RunThemes:
+    return request.app.state.themes
+
+
+def _metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def _limiter(request: Request) -> RateLimiter:
+    return request.app.state.limiter
+
+
+SettingsDep = Annotated[VocSettings, Depends(_settings)]
+StoreDep = Annotated[Store, Depends(_store)]
+IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
+AssignerDep = Annotated[ThemeAssigner, Depends(_assigner)]
+JobsDep = Annotated[JobRunner, Depends(_jobs)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ThemesDep = Annotated[RunThemes, Depends(_themes)]
+
+
+def current_key(
+    store: StoreDep,
+    limiter: Annotated[RateLimiter, Depends(_limiter)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    """The caller's key, checked against its stored hash, then charged one request."""
+    if credentials is None:
+        raise UnauthorizedError(
+            "send an API key as `Authorization: Bearer voc_...`; create one with "
+            "`voc keys create --workspace W --scope read`."
+        )
+    parsed = parse_token(credentials.credentials)
+    key = store.get_api_key(parsed[0]) if parsed else None
+    if key is None or parsed is None or not verify(key, parsed[1]):
+        raise UnauthorizedError("the API key is unknown or revoked; ask for a new one.")
+    limiter.charge(key.id)
+    return key
+
+
+CurrentKey = Annotated[ApiKey, Depends(current_key)]
+
+WorkspaceId = Annotated[
+    str, Path(min_length=1, max_length=64, description="The workspace, e.g. demo.")
+]
+
+
+def _workspace_for(scope: str) -> Callable[[str, ApiKey], str]:
+    def dependency(ws: WorkspaceId, key: CurrentKey) -> str:
+        # A key never learns whether another workspace exists: same answer as a missing one.
+        if key.workspace_id != ws:
+            raise NotFoundError(f"workspace {ws!r} not found for this API key.")
+        if not has_scope(key, scope):
+            raise ForbiddenError(
+                f"this API key has scopes {', '.join(key.scopes)}; this route needs {scope!r}. "
+                f"Create a key with `--scope {scope}`."
+            )
+        return ws
+
+    return dependency
+
+
+ReadWorkspace = Annotated[str, Depends(_workspace_for("read"))]
+SubmitWorkspace = Annotated[str, Depends(_workspace_for("submit"))]
+AdminWorkspace = Annotated[str, Depends(_workspace_for("admin"))]

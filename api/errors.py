@@ -1,0 +1,179 @@
+"""Every error the API returns is RFC 9457 `application/problem+json`, mapped here and only here.
+
+`type` is a stable URN per error code (`urn:voc:problem:not_found`), so clients can switch on
+it; `detail` is the message a user can act on; 422s carry `errors` with a JSON pointer (body),
+a parameter name (query or path) or a header name per problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from voc.errors import VocError
+
+log = logging.getLogger("voc.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    "unauthorized": "Missing or invalid API key",
+    "forbidden": "The API key lacks a scope",
+    "not_found": "Not found",
+    "conflict": "Conflict",
+    "payload_too_large": "Request too large",
+    "rate_limited": "Too many requests",
+    "validation_error": "Invalid request",
+    "method_not_allowed": "Method not allowed",
+    "config_error": "Invalid configuration",
+    "input_error": "Input cannot be read",
+    "store_error": "Database unavailable",
+    "model_unavailable": "Model unavailable",
+    "not_ready": "Service not ready",
+    "internal_error": "Internal server error",
+}
+
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def problem_type(code: str) -> str:
+    return f"urn:voc:problem:{code}"
+
+
+class ApiError(VocError):
+    """Errors that only exist at the HTTP boundary; voc's own errors map by their `status`."""
+
+    headers: dict[str, str] = {}
+
+
+class UnauthorizedError(ApiError):
+    code = "unauthorized"
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class ForbiddenError(ApiError):
+    code = "forbidden"
+    status = 403
+
+
+class ConflictError(ApiError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLargeError(ApiError):
+    code = "payload_too_large"
+    status = 413
+
+
+class NotReadyError(ApiError):
+    code = "not_ready"
+    status = 503
+
+
+class RateLimitedError(ApiError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": problem_type(code),
+        "title": TITLES.get(code, code.replace("_", " ").capitalize()),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _voc_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, VocError)
+    if exc.status >= 500:
+        log.error("request_failed path=%s code=%s", request.url.path, exc.code)
+    extra = {k: v for k, v in exc.detail.items() if isinstance(v, str | int | float | bool)}
+    extra.pop("code", None)
+    return problem(
+        exc.status,
+        exc.code,
+        exc.message,
+        request.url.path,
+        getattr(exc, "headers", None) or None,
+        **extra,
+    )
+
+
+def _pointer(loc: tuple[Any, ...]) -> dict[str, str]:
+    where, *rest = loc or ("body",)
+    if where == "body":
+        return {"pointer": "/" + "/".join(str(p) for p in rest) if rest else ""}
+    if where == "header":
+        return {"header": str(rest[0]) if rest else ""}
+    return {"parameter": ".".join(str(p) for p in rest)}
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{**_pointer(tuple(e["loc"])), "detail": e["msg"]} for e in exc.errors()]
+    first = errors[0] if errors else {"detail": "the request is invalid"}
+    where = first.get("pointer") or first.get("parameter") or first.get("header") or "body"
+    detail = f"{where}: {first['detail']}"
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more problems, listed in errors)"
+    return problem(422, "validation_error", detail, request.url.path, errors=errors)
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.method} {request.url.path}; see /docs for the API."
+    return problem(exc.status_code, code, detail, request.url.path, exc.headers)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("request_crashed path=%s error=%s", request.url.path, type(exc).__name__)
+    return problem(
+        500,
+        "internal_error",
+        "the server failed to handle the request; it is logged, try again later.",
+        request.url.path,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+    app.add_exception_handler(VocError, _voc_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,105 @@
+"""The FastAPI app, built by `create_app(settings)`: nothing happens at import time.
+
+The lifespan opens the store (migrating it), loads the embedder once with the loader the CLI
+uses, and starts the job runner; routes reach them through api.deps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+from api import errors
+from api.jobs import JobRunner
+from api.limits import BodyLimitMiddleware
+from api.metrics import Metrics, MetricsMiddleware
+from api.ratelimit import RateLimiter
+from api.routes import feedback, health, records, runs, themes, trends, uploads
+from api.schemas import Problem
+from api.themecache import RunThemes
+from voc import __version__
+from voc.embed import Embedder, load_embedder
+from voc.pipeline import Ingestor, ThemeAssigner
+from voc.settings import VocSettings, apply_thread_limits, get_settings
+from voc.store import Store
+
+DESCRIPTION = """Voice of customer over HTTP: submit feedback, read themes, quotes and runs.
+
+Every route under `/v1/workspaces/{ws}` needs an API key (`Authorization: Bearer voc_...`,
+from `voc keys create`) of that workspace with the route's scope: `read`, `submit` or `admin`.
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document plus the Problem schema every error response refers to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: VocSettings | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """The app for `settings` (default: from the environment). `embedder` lets a process that
+    already holds a loaded model (tests, benchmarks) share it instead of loading another."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        apply_thread_limits(settings.threads)
+        store = Store.open(settings.resolved_database_url)
+        store.fail_unfinished_jobs("the server stopped before the job finished; start it again")
+        model = embedder or load_embedder(settings.model, threads=settings.threads)
+        model.encode(["warm up"])  # backends load weights lazily; pay that before serving
+        ingestor = Ingestor(store, settings)
+        assigner = ThemeAssigner(model, settings.assign_threshold)
+        app.state.store = store
+        app.state.themes = RunThemes(store)
+        app.state.embedder = model
+        app.state.ingestor = ingestor
+        app.state.assigner = assigner
+        app.state.jobs = JobRunner(store, settings, model, ingestor, assigner, metrics)
+        try:
+            yield
+        finally:
+            app.state.jobs.shutdown()
+            store.close()
+
+    app = FastAPI(
+        title="voc",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.limiter = RateLimiter(settings.api_rate_limit)
+    errors.install(app)
+    for module in (health, feedback, themes, trends, records, runs, uploads):
+        app.include_router(module.router)
+    if settings.api_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api_cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(BodyLimitMiddleware, limit_bytes=int(settings.api_upload_limit_mb * 1e6))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,1 @@
+"""One router per resource; each route calls voc functions and never builds SQL."""

@@ -1,0 +1,209 @@
+"""Themes of the current run, with the units submitted since (live assignments) counted in."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import ReadWorkspace, StoreDep, ThemesDep
+from api.routes.trends import latest_growth
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    QuotePublic,
+    QuotesPublic,
+    ThemeDetail,
+    ThemePublic,
+    ThemesPublic,
+    UnitsPublic,
+    WeekCount,
+)
+from api.themecache import RunThemes
+from api.units import unit_public
+from voc.errors import NotFoundError
+from voc.store import Store, ThemeStat
+from voc.types import Run, Theme
+
+router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["themes"], responses=PROBLEM_RESPONSES)
+
+Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Limit = Annotated[int, Query(ge=1, le=200, description="Items to return.")]
+Lang = Annotated[Literal["zh", "en"] | None, Query(description="Only units in this language.")]
+SourceFilter = Annotated[
+    Literal["ticket", "call", "review", "interview", "survey"] | None,
+    Query(description="Only units from this source."),
+]
+KEYWORDS_SHOWN = 10
+
+
+def _current_run(store: Store, ws: str) -> Run:
+    run = store.current_run(ws)
+    if run is None:
+        raise NotFoundError(
+            f"workspace {ws!r} has no themes yet; start a run with POST /v1/workspaces/{ws}/runs."
+        )
+    return run
+
+
+def _sizes(themes: list[Theme], stats: dict[str, ThemeStat]) -> dict[str, ThemeStat]:
+    """Stats of level-0 themes as counted, of parents as the sum of their children."""
+    out = {t.theme_id: stats.get(t.theme_id, ThemeStat(0, None)) for t in themes if t.level == 0}
+    for theme in themes:
+        if theme.level == 0:
+            continue
+        kids = [out[t.theme_id] for t in themes if t.parent_id == theme.theme_id]
+        dates = [k.latest for k in kids if k.latest is not None]
+        out[theme.theme_id] = ThemeStat(sum(k.size for k in kids), max(dates, default=None))
+    return out
+
+
+def _public(theme: Theme, stat: ThemeStat) -> ThemePublic:
+    return ThemePublic(
+        theme_id=theme.theme_id,
+        name=theme.name,
+        names=theme.names,
+        level=theme.level,
+        parent_id=theme.parent_id,
+        size=stat.size,
+        langs=theme.langs,
+        keywords={
+            lang: [w for w, _ in words[:KEYWORDS_SHOWN]] for lang, words in theme.keywords.items()
+        },
+        latest_at=stat.latest,
+        run_id=theme.run_id,
+    )
+
+
+def _day(value: date | None, end: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.combine(value + timedelta(days=1) if end else value, time.min)
+
+
+@router.get("/themes", response_model=ThemesPublic)
+def list_themes(
+    ws: ReadWorkspace,
+    store: StoreDep,
+    cache: ThemesDep,
+    offset: Offset = 0,
+    limit: Limit = 20,
+    lang: Lang = None,
+    source: SourceFilter = None,
+    parent: Annotated[str | None, Query(description="Only children of this theme.")] = None,
+    level: Annotated[int | None, Query(ge=0, le=1, description="0 themes, 1 parents.")] = None,
+    since: Annotated[date | None, Query(description="Units written on or after.")] = None,
+    until: Annotated[date | None, Query(description="Units written on or before.")] = None,
+    sort: Annotated[
+        Literal["size", "recency", "growth"],
+        Query(description="growth: share of the last week over its baseline, highest first."),
+    ] = "size",
+) -> ThemesPublic:
+    """Themes of the current run; sizes count only units matching the filters."""
+    run = store.current_run(ws)
+    if run is None:
+        return ThemesPublic(data=[], count=0, run_id=None)
+    themes = cache.get(run.run_id)
+    filtered = any(v is not None for v in (lang, source, since, until))
+    stats = _sizes(
+        themes, store.theme_stats(run.run_id, source, lang, _day(since), _day(until, end=True))
+    )
+    chosen = [
+        t
+        for t in themes
+        if (parent is None or t.parent_id == parent)
+        and (level is None or t.level == level)
+        and (not filtered or stats[t.theme_id].size > 0)
+    ]
+    if sort == "size":
+        chosen.sort(key=lambda t: (-stats[t.theme_id].size, t.theme_id))
+    elif sort == "recency":
+        chosen.sort(key=lambda t: _recency(stats[t.theme_id], t.theme_id))
+    else:
+        growth = latest_growth(store, ws, run.run_id, themes)
+        chosen.sort(
+            key=lambda t: (t.theme_id not in growth, -growth.get(t.theme_id, 0.0), t.theme_id)
+        )
+    page = chosen[offset : offset + limit]
+    return ThemesPublic(
+        data=[_public(t, stats[t.theme_id]) for t in page], count=len(chosen), run_id=run.run_id
+    )
+
+
+def _recency(stat: ThemeStat, theme_id: str) -> tuple[bool, float, str]:
+    """Newest unit first; themes whose units have no date last."""
+    latest = stat.latest
+    return latest is None, -latest.timestamp() if latest else 0.0, theme_id
+
+
+def _theme_and_members(
+    store: Store, cache: RunThemes, ws: str, theme_id: str
+) -> tuple[Run, Theme, list[str]]:
+    """The theme, and the level-0 themes whose units it holds (itself, or a parent's children)."""
+    run = _current_run(store, ws)
+    theme = cache.theme(run.run_id, theme_id)
+    if theme.level == 0:
+        return run, theme, [theme.theme_id]
+    children = [t.theme_id for t in cache.get(run.run_id) if t.parent_id == theme_id]
+    return run, theme, children
+
+
+@router.get("/themes/{theme_id}", response_model=ThemeDetail)
+def get_theme(ws: ReadWorkspace, theme_id: str, store: StoreDep, cache: ThemesDep) -> ThemeDetail:
+    """Keywords per language, name, size, children, quotes, weekly counts and the run."""
+    run, theme, members = _theme_and_members(store, cache, ws, theme_id)
+    themes = cache.get(run.run_id)
+    stat = _sizes(themes, store.theme_stats(run.run_id))[theme.theme_id]
+    weeks = Counter(
+        d.date() - timedelta(days=d.weekday())
+        for d in store.theme_unit_dates(run.run_id, members)
+        if d is not None
+    )
+    public = _public(theme, stat)
+    return ThemeDetail(
+        **public.model_dump(),
+        keyword_scores=theme.keywords,
+        children=[t.theme_id for t in themes if t.parent_id == theme.theme_id],
+        quotes=[QuotePublic(**q) for q in theme.quotes],
+        weekly=[WeekCount(week=w, count=n) for w, n in sorted(weeks.items())],
+    )
+
+
+@router.get("/themes/{theme_id}/quotes", response_model=QuotesPublic)
+def theme_quotes(
+    ws: ReadWorkspace,
+    theme_id: str,
+    store: StoreDep,
+    cache: ThemesDep,
+    offset: Offset = 0,
+    limit: Limit = 20,
+    lang: Lang = None,
+    source: SourceFilter = None,
+) -> QuotesPublic:
+    """The quotes chosen for the theme (central, diverse, recent), filtered."""
+    _, theme, _ = _theme_and_members(store, cache, ws, theme_id)
+    quotes = [
+        q
+        for q in theme.quotes
+        if (lang is None or q["lang"] == lang) and (source is None or q["source"] == source)
+    ]
+    return QuotesPublic(
+        data=[QuotePublic(**q) for q in quotes[offset : offset + limit]], count=len(quotes)
+    )
+
+
+@router.get("/themes/{theme_id}/units", response_model=UnitsPublic)
+def theme_units(
+    ws: ReadWorkspace,
+    theme_id: str,
+    store: StoreDep,
+    cache: ThemesDep,
+    offset: Offset = 0,
+    limit: Limit = 20,
+) -> UnitsPublic:
+    """Every unit in the theme, newest first; `provisional` marks units submitted since the
+    run."""
+    run, _, members = _theme_and_members(store, cache, ws, theme_id)
+    total, hits = store.theme_units(run.run_id, members, offset, limit)
+    return UnitsPublic(data=[unit_public(h) for h in hits], count=total)

@@ -1,0 +1,363 @@
+"""Request and response bodies, one family per resource (`ThemePublic`, `ThemesPublic` with
+`count`, ...). They are the API's contract, separate from voc's dataclasses, with examples so
+/docs shows a usable API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SourceName = Literal["ticket", "call", "review", "interview", "survey"]
+
+
+class TurnIn(BaseModel):
+    """One party's turn in a conversation; only customer turns are analysed."""
+
+    speaker: str = ""
+    role: Literal["customer", "agent", "interviewer", "system"] = "customer"
+    text: str
+
+
+class FeedbackItem(BaseModel):
+    """One record as a client sends it: `text`, or `turns` for a conversation."""
+
+    source: SourceName
+    text: str | None = None
+    turns: list[TurnIn] | None = None
+    external_id: str | None = Field(None, max_length=300)
+    created_at: datetime | str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+_ITEM_SCHEMA = FeedbackItem.model_json_schema(ref_template="#/components/schemas/{model}")
+_ITEM_SCHEMA.pop("$defs", None)
+
+
+class FeedbackBatch(BaseModel):
+    """Items are checked one by one, so one bad record is rejected with a reason while the
+    rest of the batch is accepted."""
+
+    records: list[Any] = Field(
+        ...,
+        min_length=1,
+        max_length=1000,
+        description="Records shaped like FeedbackItem: source, text or turns, external_id, "
+        "created_at, metadata.",
+        json_schema_extra={"items": _ITEM_SCHEMA},
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "records": [
+                        {
+                            "source": "ticket",
+                            "external_id": "T-1001",
+                            "text": "提现申请提交三天了还没到账，客服也联系不上。",
+                            "created_at": "2026-07-06T10:22:00+08:00",
+                            "metadata": {"product": "wallet", "channel": "app"},
+                        },
+                        {
+                            "source": "call",
+                            "external_id": "C-77",
+                            "turns": [
+                                {"speaker": "Agent", "role": "agent", "text": "How can I help?"},
+                                {
+                                    "speaker": "Dana",
+                                    "role": "customer",
+                                    "text": "The app logs me out every time I switch apps.",
+                                },
+                            ],
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
+
+class UnitAssignmentPublic(BaseModel):
+    unit_id: str
+    text: str
+    lang: str
+    theme_id: str | None
+    similarity: float
+    status: Literal["assigned", "pending"]
+
+
+class ItemResult(BaseModel):
+    index: int = Field(..., description="0-based position of the record in the request.")
+    status: Literal["accepted", "duplicate", "rejected"]
+    record_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    near_duplicate_of: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    units: list[UnitAssignmentPublic] = Field(default_factory=list)
+
+
+class FeedbackResponse(BaseModel):
+    ingest_id: str
+    accepted: int
+    duplicate: int
+    rejected: int
+    units: int
+    items: list[ItemResult]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ingest_id": "5b73fe58af314f56a7009ccde40e7638",
+                    "accepted": 1,
+                    "duplicate": 0,
+                    "rejected": 1,
+                    "units": 1,
+                    "items": [
+                        {
+                            "index": 0,
+                            "status": "accepted",
+                            "record_id": "00f76d5c7d8a3e588bb12d57234c09a9",
+                            "warnings": [],
+                            "units": [
+                                {
+                                    "unit_id": "00f76d5c7d8a3e588bb12d57234c09a9:0",
+                                    "text": "提现三天了还没到账。",
+                                    "lang": "zh",
+                                    "theme_id": "T-0042",
+                                    "similarity": 0.58,
+                                    "status": "assigned",
+                                }
+                            ],
+                        },
+                        {
+                            "index": 1,
+                            "status": "rejected",
+                            "code": "invalid_source",
+                            "reason": "record 2: source 'tweet' is not one of ticket, call, "
+                            "review, interview, survey; set it.",
+                            "warnings": [],
+                            "units": [],
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class QuotePublic(BaseModel):
+    unit_id: str
+    record_id: str
+    span: list[int]
+    text: str
+    lang: str
+    source: str
+    created_at: str | None
+    reason: str
+
+
+class QuotesPublic(BaseModel):
+    data: list[QuotePublic]
+    count: int
+
+
+class ThemePublic(BaseModel):
+    theme_id: str = Field(..., examples=["T-0042"])
+    name: str = Field(..., examples=["提现 / withdrawal fee"])
+    names: dict[str, str] = Field(..., examples=[{"zh": "提现手续费", "en": "withdrawal fee"}])
+    level: int = Field(..., description="0 for themes that hold units, 1 for their parents.")
+    parent_id: str | None = Field(None, examples=["T-0051"])
+    size: int = Field(..., description="Units in the theme, live assignments included.")
+    langs: dict[str, int] = Field(..., examples=[{"zh": 80, "en": 51}])
+    keywords: dict[str, list[str]] = Field(
+        ..., examples=[{"zh": ["提现", "手续费", "到账"], "en": ["fee", "withdrawal"]}]
+    )
+    latest_at: datetime | None = Field(None, description="When its newest unit was written.")
+    run_id: str
+
+
+class ThemesPublic(BaseModel):
+    data: list[ThemePublic]
+    count: int
+    run_id: str | None
+
+
+class WeekCount(BaseModel):
+    week: date = Field(..., description="Monday of the week.")
+    count: int
+
+
+class ThemeDetail(ThemePublic):
+    keyword_scores: dict[str, list[tuple[str, float]]]
+    children: list[str]
+    quotes: list[QuotePublic]
+    weekly: list[WeekCount]
+
+
+class UnitPublic(BaseModel):
+    unit_id: str
+    record_id: str
+    span: list[int]
+    text: str
+    lang: str
+    speaker: str
+    source: str
+    created_at: datetime | None
+    theme_id: str | None = None
+    score: float | None = None
+    provisional: bool = Field(False, description="Assigned since the run, not by it.")
+
+
+class UnitsPublic(BaseModel):
+    data: list[UnitPublic]
+    count: int
+
+
+class TurnPublic(BaseModel):
+    start: int
+    end: int
+    role: str
+    speaker: str
+
+
+class RecordPublic(BaseModel):
+    record_id: str
+    source: str
+    external_id: str | None
+    text: str
+    turns: list[TurnPublic]
+    created_at: datetime | None
+    received_at: datetime
+    metadata: dict[str, Any]
+    units: list[UnitPublic]
+
+
+class RunPublic(BaseModel):
+    run_id: str
+    status: str
+    is_current: bool
+    started_at: datetime
+    finished_at: datetime | None
+    params: dict[str, Any]
+    model_id: str
+    code_version: str
+    timings: dict[str, float]
+    n_units: int
+    n_themes: int
+    unassigned: int
+    error: str | None
+    job_id: str | None = Field(None, description="The job that ran it, when queued by the API.")
+    progress: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The job's last step while it runs, e.g. "
+        '{"step": "embed", "done": 2000, "total": 2937}.',
+    )
+
+
+class RunsPublic(BaseModel):
+    data: list[RunPublic]
+    count: int
+
+
+class RunCreate(BaseModel):
+    seed: int = 0
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="ThemeClusterer parameters, e.g. min_theme_size."
+    )
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    kind: Literal["run", "upload"]
+    status: Literal["queued", "running", "done", "failed"]
+    params: dict[str, Any]
+    progress: dict[str, Any]
+    result: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class Health(BaseModel):
+    status: str
+    database: str | None = None
+    model: str | None = None
+
+
+class TrendPointPublic(BaseModel):
+    period: date = Field(..., description="First day of the period (Monday for weeks).")
+    label: str = Field(..., examples=["2026-W28"])
+    count: int
+    volume: int = Field(..., description="All units of the period, themed or not.")
+    share: float
+    baseline_share: float | None
+    growth: float | None = Field(..., description="share / baseline share - 1.")
+
+
+class ThemeTrend(BaseModel):
+    theme_id: str
+    name: str
+    points: list[TrendPointPublic]
+
+
+class AlertPublic(BaseModel):
+    kind: Literal["spike", "emerging", "died"]
+    theme_id: str
+    period: date
+    label: str
+    count: int
+    baseline: float
+    p_value: float | None
+    message: str
+
+
+class TrendsPublic(BaseModel):
+    run_id: str | None
+    granularity: Literal["day", "week"]
+    data: list[ThemeTrend]
+    alerts: list[AlertPublic] = Field(
+        ..., description="Spikes, emerging and silenced themes in the last period."
+    )
+
+
+class ProblemFieldError(BaseModel):
+    pointer: str | None = Field(None, description="JSON pointer into the body, e.g. /records.")
+    parameter: str | None = Field(None, description="Query or path parameter.")
+    header: str | None = None
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error."""
+
+    type: str = Field(..., examples=["urn:voc:problem:not_found"])
+    title: str = Field(..., examples=["Not found"])
+    status: int = Field(..., examples=[404])
+    detail: str = Field(..., examples=["theme 'T-9999' is not in the current run"])
+    code: str = Field(..., examples=["not_found"])
+    instance: str | None = Field(None, examples=["/v1/workspaces/demo/themes/T-9999"])
+    errors: list[ProblemFieldError] | None = Field(None, description="Only on 422.")
+
+
+_PROBLEM_STATUSES = {
+    401: "Missing, unknown or revoked API key.",
+    403: "The key lacks the route's scope.",
+    404: "Not found, or a workspace the key does not belong to.",
+    422: "Invalid request; `errors` points at each problem.",
+    429: "Rate limited; see Retry-After.",
+}
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+    for status, description in _PROBLEM_STATUSES.items()
+}

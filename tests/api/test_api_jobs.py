@@ -1,0 +1,191 @@
+"""Background jobs: re-cluster runs (202, one at a time, then served) and uploads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from tests.api.conftest import Api
+from voc.embed import Embedder
+from voc.keys import create_key
+from voc.settings import VocSettings
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
+BETA = "/v1/workspaces/beta"
+
+
+def _wait(api: Api, job_id: str, ws: str = "beta", key: str = "beta-admin") -> dict:
+    for _ in range(300):
+        job = api.client.get(f"/v1/workspaces/{ws}/jobs/{job_id}", headers=api.headers(key)).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def test_a_run_is_queued_refused_twice_and_then_served(api: Api) -> None:
+    headers = api.headers("beta-admin")
+    assert api.client.get(f"{BETA}/themes", headers=headers).json() == {
+        "data": [],
+        "count": 0,
+        "run_id": None,
+    }
+    pending = api.client.post(
+        f"{BETA}/feedback",
+        json={"records": [{"source": "review", "text": "Please add a dark mode."}]},
+        headers=headers,
+    ).json()
+    assert pending["items"][0]["units"][0]["status"] == "pending"
+
+    started = api.client.post(f"{BETA}/runs", json={"seed": 1}, headers=headers)
+    again = api.client.post(f"{BETA}/runs", headers=headers)
+    assert started.status_code == 202
+    assert started.headers["Location"] == f"{BETA}/jobs/{started.json()['job_id']}"
+    params = started.json()["params"]
+    assert (started.json()["kind"], params["seed"], params["clusterer"]) == ("run", 1, {})
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+
+    job = _wait(api, started.json()["job_id"])
+    assert job["status"] == "done", job["error"]
+    run_id = job["result"]["run_id"]
+    assert run_id == params["run_id"]
+    run = api.client.get(f"{BETA}/runs/{run_id}", headers=headers).json()
+    assert (run["status"], run["is_current"], run["params"]) == ("done", True, {"seed": 1})
+    assert (run["job_id"], run["progress"]) == (
+        job["job_id"],
+        {"step": "cluster", "done": 1, "total": 1},
+    )
+    assert set(run["timings"]) == {"load", "embed", "cluster", "describe"}
+    assert run["n_units"] == api.store.count("beta", "units")
+    themes = api.client.get(f"{BETA}/themes", headers=headers).json()
+    assert themes["run_id"] == run_id and themes["count"] == len(api.store.list_themes(run_id))
+    runs = api.client.get(f"{BETA}/runs", headers=headers).json()
+    assert [r["run_id"] for r in runs["data"]] == [run_id]
+
+    after = api.client.post(f"{BETA}/runs", headers=headers)
+    assert after.status_code == 202
+    assert _wait(api, after.json()["job_id"])["status"] == "done"
+
+
+def test_an_upload_is_ingested_by_a_job_and_assigned_to_themes(api: Api) -> None:
+    acme = "/v1/workspaces/acme"
+    headers = api.headers("acme-admin")
+    before = api.store.count("acme")
+    body = (DATA / "tickets" / "tickets_gb18030.csv").read_bytes()
+    response = api.client.post(
+        f"{acme}/uploads",
+        params={"source": "ticket", "filename": "kefu export.csv"},
+        content=body,
+        headers=headers,
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["params"] == {"source": "ticket", "file": "kefu_export.csv"}
+    job = _wait(api, response.json()["job_id"], "acme", "acme-admin")
+    assert job["status"] == "done", job["error"]
+    result = job["result"]
+    assert {k: result[k] for k in ("read", "accepted", "duplicate", "rejected")} == {
+        "read": 3,
+        "accepted": 3,
+        "duplicate": 0,
+        "rejected": 0,
+    }
+    assert result["assigned"] + result["pending"] == result["units"] > 0
+    assert api.store.count("acme") == before + 3
+    [unit] = api.client.get(f"{acme}/units", params={"q": "换了新手机"}, headers=headers).json()[
+        "data"
+    ]
+    assert unit["text"] == "换了新手机以后一直登录不上，验证码也收不到。"
+    assert (unit["provisional"], unit["theme_id"] is not None) == (True, True)
+
+
+def test_a_multipart_upload_takes_its_name_from_the_form(api: Api) -> None:
+    body = (DATA / "reviews" / "reviews.csv").read_bytes()
+    response = api.client.post(
+        f"{BETA}/uploads",
+        params={"source": "review"},
+        files={"file": ("../app reviews.csv", body, "text/csv")},
+        headers=api.headers("beta-admin"),
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["params"] == {"source": "review", "file": "app_reviews.csv"}
+    job = _wait(api, response.json()["job_id"])
+    assert {k: job["result"][k] for k in ("read", "accepted", "rejected")} == {
+        "read": 7,
+        "accepted": 6,
+        "rejected": 1,
+    }
+    [reject] = api.store.list_rejects("beta", job["result"]["ingest_id"])
+    assert reject.reason == (
+        "app_reviews.csv line 7: the review text is empty; fill it in or remove the row."
+    )
+
+
+def test_an_upload_without_a_file_name_or_form_field_is_422(api: Api) -> None:
+    headers = api.headers("beta-admin")
+    raw = api.client.post(
+        f"{BETA}/uploads", params={"source": "ticket"}, content=b"id,subject\n", headers=headers
+    )
+    form = api.client.post(
+        f"{BETA}/uploads",
+        params={"source": "ticket"},
+        files={"attachment": ("a.csv", b"id,subject\n")},
+        headers=headers,
+    )
+    for response in (raw, form):
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "input_error"
+    assert raw.json()["detail"] == (
+        "name the file with ?filename=export.csv; its extension picks the reader."
+    )
+    assert form.json()["detail"] == "send the file in a multipart form field named `file`."
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Api]:
+    """An app with a 1 kB body limit and 4 requests a minute per key."""
+    settings = VocSettings(
+        data_dir=tmp_path_factory.mktemp("strict"),
+        api_upload_limit_mb=0.001,
+        api_rate_limit=4,
+        _env_file=None,
+    )
+    with TestClient(create_app(settings, embedder)) as client:
+        store = client.app.state.store
+        tokens = {"w": create_key(store, "w", ["submit", "read"])[1]}
+        yield Api(client, store, settings, tokens)
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_an_upload_over_the_limit_is_413_with_the_limit(strict: Api, declared: bool) -> None:
+    rows = [b"id,subject\n", *([b"1,x\n"] * 1000)]
+    response = strict.client.post(
+        "/v1/workspaces/w/uploads",
+        params={"source": "ticket", "filename": "big.csv"},
+        content=b"".join(rows) if declared else iter(rows),
+        headers=strict.headers("w"),
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == (
+        "the request body is over the limit of 0.001 MB; split it or raise VOC_API_UPLOAD_LIMIT_MB."
+    )
+    assert not any((strict.settings.data_dir / "uploads").rglob("*.csv"))
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(strict: Api) -> None:
+    url = "/v1/workspaces/w/themes"
+    headers = {"Authorization": f"Bearer {create_key(strict.store, 'w', ['read'])[1]}"}
+    statuses = [strict.client.get(url, headers=headers).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    limited = strict.client.get(url, headers=headers)
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 15
+    assert limited.json()["detail"].startswith("this API key is limited to 4 requests a minute;")
+    assert strict.client.get(url, headers=strict.headers("w")).status_code == 200
