@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from voc.cluster import ThemeClusterer
+from voc.cluster import ThemeClusterer, nearest_neighbors, neighbor_graph
 
 N_BLOBS = 8
 DIM = 32
@@ -79,6 +79,54 @@ def test_same_seed_gives_the_same_themes(
     np.testing.assert_array_equal(again.confidence_, fitted.confidence_)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_other_seeds_give_the_same_themes(
+    fitted: ThemeClusterer, blobs: tuple[np.ndarray, np.ndarray], seed: int
+) -> None:
+    other = ThemeClusterer(random_state=seed).fit(blobs[0])
+    np.testing.assert_array_equal(other.labels_, fitted.labels_)
+
+
+def test_resolution_shrinks_as_the_corpus_grows_and_is_capped_for_small_ones(
+    fitted: ThemeClusterer, blobs: tuple[np.ndarray, np.ndarray]
+) -> None:
+    assert fitted.resolution_ == pytest.approx(400 / (15 * 5)), "capped by the theme size"
+    larger = ThemeClusterer(random_state=3).fit(np.vstack([blobs[0]] * 8))
+    assert larger.resolution_ == pytest.approx(6.0 * 3.2 ** (-1 / 3))
+    assert larger.n_themes_ == N_BLOBS
+
+
+def test_higher_resolution_splits_blobs_into_finer_themes(
+    blobs: tuple[np.ndarray, np.ndarray],
+) -> None:
+    fine = ThemeClusterer(resolution=20.0, merge_similarity=1.0, random_state=3).fit(blobs[0])
+    assert fine.resolution_ == 20.0
+    assert fine.n_themes_ > N_BLOBS
+    for theme in range(fine.n_themes_):
+        assert len(set(blobs[1][fine.labels_ == theme].tolist())) == 1, "a theme spans blobs"
+
+
+def test_nearest_neighbours_are_exact_and_nearest_first() -> None:
+    X, _, _ = _blobs(300, seed=4)
+    index, similarity = nearest_neighbors(X, 7, chunk=64)
+    full = X @ X.T
+    np.fill_diagonal(full, -np.inf)
+    expected = np.argsort(-full, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(index, expected)
+    np.testing.assert_allclose(similarity, np.take_along_axis(full, expected, 1), rtol=1e-6)
+    assert (np.diff(similarity, axis=1) <= 0).all()
+
+
+def test_neighbour_graph_is_symmetric_with_full_weight_to_the_nearest_neighbour() -> None:
+    X, _, _ = _blobs(200, seed=6)
+    index, similarity = nearest_neighbors(X, 10)
+    graph = neighbor_graph(index, similarity)
+    assert abs(graph - graph.T).max() == 0
+    assert graph.diagonal().max() == 0
+    assert graph.data.min() > 0 and graph.data.max() <= 1 + 1e-9
+    np.testing.assert_allclose(graph[np.arange(200), index[:, 0]].A1, 1.0)
+
+
 def test_new_points_are_assigned_to_the_theme_of_their_blob(
     fitted: ThemeClusterer, blobs: tuple[np.ndarray, np.ndarray]
 ) -> None:
@@ -148,6 +196,22 @@ def test_bad_embeddings_are_refused_with_a_clear_error(X: np.ndarray, message: s
         ThemeClusterer().fit(X)
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"resolution": 0.0}, "resolution must be positive"),
+        ({"n_runs": 0}, "n_runs must be at least 1"),
+        ({"n_neighbors": 1}, "n_neighbors must be at least 2"),
+        ({"min_theme_size": 1}, "min_theme_size must be at least 2"),
+    ],
+)
+def test_bad_hyper_parameters_are_refused_with_a_clear_error(
+    blobs: tuple[np.ndarray, np.ndarray], params: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        ThemeClusterer(**params).fit(blobs[0])
+
+
 def test_lang_must_have_one_code_per_row(blobs: tuple[np.ndarray, np.ndarray]) -> None:
     with pytest.raises(ValueError, match="one code per row"):
         ThemeClusterer().fit(blobs[0], lang=["en"] * 3)
@@ -156,3 +220,20 @@ def test_lang_must_have_one_code_per_row(blobs: tuple[np.ndarray, np.ndarray]) -
 def test_predict_before_fit_is_refused() -> None:
     with pytest.raises(ValueError, match="not fitted"):
         ThemeClusterer().predict(np.eye(4, dtype=np.float32))
+
+
+def test_refinement_runs_on_monolingual_corpora_only(
+    blobs: tuple[np.ndarray, np.ndarray],
+) -> None:
+    X = blobs[0]
+    half = ["zh"] * (len(X) // 2) + ["en"] * (len(X) - len(X) // 2)
+    assert ThemeClusterer(random_state=0).fit(X).refined_ is True
+    assert ThemeClusterer(random_state=0).fit(X, lang=["en"] * len(X)).refined_ is True
+    assert ThemeClusterer(random_state=0).fit(X, lang=half).refined_ is False
+    assert ThemeClusterer(refine=True, random_state=0).fit(X, lang=half).refined_ is True
+    assert ThemeClusterer(refine=False, random_state=0).fit(X).refined_ is False
+
+
+def test_stage_timings_are_reported(fitted: ThemeClusterer) -> None:
+    assert set(fitted.timings_) == {"graph", "communities", "refine", "assign", "parents"}
+    assert all(seconds >= 0 for seconds in fitted.timings_.values())

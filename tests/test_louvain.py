@@ -1,0 +1,86 @@
+"""Exact-arithmetic Louvain: known partitions, termination where networkx 3.6.1 loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from voc.louvain import consensus_communities, integer_graph, louvain
+
+
+def _graph(edges: list[tuple[int, int]], n: int, weight: float = 1.0) -> sparse.csr_matrix:
+    rows = [a for a, b in edges] + [b for a, b in edges]
+    cols = [b for a, b in edges] + [a for a, b in edges]
+    return sparse.csr_matrix((np.full(len(rows), weight), (rows, cols)), shape=(n, n))
+
+
+def _cliques(sizes: list[int]) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Cliques chained by one edge each; the expected community of every node."""
+    edges, truth, start = [], [], 0
+    for label, size in enumerate(sizes):
+        nodes = range(start, start + size)
+        edges += [(a, b) for a in nodes for b in nodes if a < b]
+        if start:
+            edges.append((start - 1, start))
+        truth += [label] * size
+        start += size
+    return _graph(edges, start), np.array(truth)
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_chained_cliques_are_found_as_communities(seed: int) -> None:
+    graph, truth = _cliques([6, 7, 8, 6, 9])
+    assert _same_partition(louvain(graph, 1.0, seed), truth)
+
+
+def test_graph_atlas_g674_terminates_for_every_seed() -> None:
+    """The 7-node graph on which networkx's float gains oscillate forever (issue #8739)."""
+    graph = _graph(
+        [(0, 1), (0, 2), (0, 5), (0, 6), (1, 2), (1, 4), (2, 3), (2, 5), (2, 6), (3, 4)], 7
+    )
+    for seed in range(50):
+        labels = louvain(graph, 1.0, seed)
+        assert labels.shape == (7,) and labels.min() == 0
+
+
+def test_higher_resolution_gives_more_communities() -> None:
+    graph, _ = _cliques([10, 10, 10, 10])
+    assert louvain(graph, 0.01, 0).max() < louvain(graph, 1.0, 0).max() == 3
+    assert louvain(graph, 40.0, 0).max() + 1 > 4
+
+
+def test_input_graph_is_left_untouched() -> None:
+    graph, _ = _cliques([5, 5])
+    graph = graph.multiply(0.0004).tocsr() + _cliques([5, 5])[0].multiply(0.5).tocsr()
+    before = (graph.data.copy(), graph.indices.copy(), graph.indptr.copy())
+    louvain(graph, 1.0, 0)
+    integer_graph(graph)
+    np.testing.assert_array_equal(graph.data, before[0])
+    np.testing.assert_array_equal(graph.indices, before[1])
+    np.testing.assert_array_equal(graph.indptr, before[2])
+
+
+def test_weights_are_scaled_to_integers_and_negligible_ones_dropped() -> None:
+    graph = _graph([(0, 1), (1, 2)], 3)
+    graph[0, 1] = graph[1, 0] = 0.0004
+    scaled = integer_graph(graph)
+    assert scaled.dtype == np.int64
+    assert scaled.nnz == 2 and scaled[1, 2] == 1000
+
+
+def test_consensus_is_deterministic_for_a_seed_and_finds_the_cliques() -> None:
+    graph, truth = _cliques([8, 8, 8, 8, 8])
+    first = consensus_communities(graph, 1.0, 5, random_state=7)
+    np.testing.assert_array_equal(first, consensus_communities(graph, 1.0, 5, random_state=7))
+    assert _same_partition(first, truth)
+
+
+def test_non_positive_resolution_is_refused() -> None:
+    with pytest.raises(ValueError, match="resolution must be positive"):
+        louvain(_graph([(0, 1)], 2), 0.0, 0)
