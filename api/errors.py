@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc.errors import VocError
 
@@ -162,7 +163,9 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("request_crashed path=%s error=%s", request.url.path, type(exc).__name__)
+    log.error(
+        "request_crashed path=%s error=%s", request.url.path, type(exc).__name__, exc_info=exc
+    )
     return problem(
         500,
         "internal_error",
@@ -171,9 +174,41 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+class UnexpectedErrorMiddleware:
+    """Answers an unexpected exception with a problem+json 500 and keeps the connection open.
+
+    Starlette runs a handler for `Exception` in its outermost middleware, which re-raises after
+    answering so that the server logs it; uvicorn then closes the keep-alive connection, and
+    the client's next request on it fails as well (seen under load). Here the error is logged
+    once, with its traceback, and the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected(Request(scope), exc)(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into problem+json."""
+    """Register the handlers that turn every error into problem+json; call it before adding
+    other middleware, so that they see the 500 an unexpected error becomes."""
     app.add_exception_handler(VocError, _voc_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(UnexpectedErrorMiddleware)

@@ -191,11 +191,27 @@ class WeekCount(BaseModel):
     count: int
 
 
+class LineagePublic(BaseModel):
+    """One step of a theme's history: what a re-cluster or a curation did to it."""
+
+    run_id: str
+    kind: Literal["continued", "born", "died", "merged", "split", "curated"]
+    other_ids: list[str] = Field(
+        description="merged: the theme it went into; split: the themes it came from."
+    )
+    overlap: float | None = Field(description="Jaccard of shared units with other_ids[0].")
+    similarity: float | None = Field(description="Cosine of the centroids.")
+    detail: str
+
+
 class ThemeDetail(ThemePublic):
     keyword_scores: dict[str, list[tuple[str, float]]]
     children: list[str]
     quotes: list[QuotePublic]
     weekly: list[WeekCount]
+    history: list[LineagePublic] = Field(
+        default_factory=list, description="Lineage events naming this theme, oldest first."
+    )
 
 
 class UnitPublic(BaseModel):
@@ -361,3 +377,44 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     }
     for status, description in _PROBLEM_STATUSES.items()
 }
+
+
+class RenameBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="The name shown from now on.")
+
+
+class MergeBody(BaseModel):
+    target_id: str = Field(min_length=1, max_length=20, description="The theme to merge into.")
+
+
+class SplitBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="Name of the new theme.")
+    unit_ids: list[str] = Field(
+        min_length=1, max_length=10000, description="Units of this theme that form the new one."
+    )
+
+
+class PinBody(BaseModel):
+    name: str | None = Field(
+        None, max_length=200, description="Freeze the name to this; default the current name."
+    )
+
+
+class CurationPublic(BaseModel):
+    """A recorded curation; it applies to the current run at once and after every re-cluster."""
+
+    curation_id: int
+    kind: Literal["rename", "merge", "split_off", "pin", "hide"]
+    theme_id: str = Field(description="The curated theme; for a split, the new theme's id.")
+    name: str | None
+    target_id: str | None
+    unit_ids: list[str]
+    created_at: datetime
+    created_by: str
+    run_id: str
+    themes: int = Field(description="Level-0 themes served after the curation.")
+
+
+class AlertsPublic(BaseModel):
+    run_id: str | None
+    data: list[AlertPublic]

@@ -106,7 +106,8 @@ def voc_fit(seed: int, langs: list[str] | None) -> Callable[[np.ndarray, list[st
     from voc.cluster import ThemeClusterer
 
     def fit(vectors: np.ndarray, _texts: list[str]) -> np.ndarray:
-        return ThemeClusterer(random_state=seed).fit(vectors, lang=langs).labels_
+        lang = langs[: len(vectors)] if langs else None  # the warm-up fit uses a prefix
+        return ThemeClusterer(random_state=seed).fit(vectors, lang=lang).labels_
 
     return fit
 

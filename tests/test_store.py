@@ -28,12 +28,12 @@ def test_migrations_create_exactly_the_schema_the_code_uses(store: Store) -> Non
     with store.connection() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert store.schema_revision() == "0004"
+    assert store.schema_revision() == "0005"
 
 
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     store.upgrade()
-    assert store.schema_revision() == "0004"
+    assert store.schema_revision() == "0005"
 
 
 def test_record_round_trips_with_turns_metadata_and_utc_dates(store: Store) -> None:
@@ -54,3 +54,20 @@ def test_rejects_are_stored_with_file_line_and_reason(store: Store) -> None:
     store.write_batch("test", "ticket", "ing1", [], [], [reject])
     [back] = store.list_rejects("test", "ing1")
     assert (back.file, back.line, back.code, back.source) == ("a.csv", 7, "empty_text", "ticket")
+
+
+def test_curations_come_back_in_order_and_split_ids_count_toward_the_theme_counter(
+    store: Store,
+) -> None:
+    store.ensure_workspace("test")
+    first = store.add_curation("test", "rename", "T-0003", "cli", name="提现慢")
+    second = store.add_curation(
+        "test", "split_off", "T-0012", "k1", name="新问题", unit_ids=["r1:0", "r1:1"]
+    )
+    assert store.list_curations("test") == [first, second]
+    assert (second.unit_ids, second.created_by, second.active) == (["r1:0", "r1:1"], "k1", True)
+    assert store.max_theme_number("test") == 12
+    store.deactivate_curation(first.id)
+    assert store.list_curations("test") == [second]
+    assert [c.active for c in store.list_curations("test", active_only=False)] == [False, True]
+    assert store.list_curations("other") == []

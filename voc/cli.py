@@ -30,7 +30,15 @@ from voc.embed import load_embedder
 from voc.errors import VocError
 from voc.ingest import Mapping, load_mapping
 from voc.keys import create_key
-from voc.pipeline import Ingestor, IngestSummary, StepCallback, cluster_csv, expand_paths
+from voc.pipeline import (
+    Ingestor,
+    IngestSummary,
+    StepCallback,
+    cluster_csv,
+    curate,
+    expand_paths,
+    run_summary,
+)
 from voc.pipeline import recluster as recluster_workspace
 from voc.settings import CORPORA_DIR, VocSettings, apply_thread_limits, get_settings
 from voc.store import Store
@@ -202,9 +210,12 @@ def recluster(
         run, themes = _recluster_with_progress(
             store, settings, workspace or settings.workspace, model, seed
         )
+        summary = run_summary(store, run)
     except VocError as exc:
         raise _fail(exc) from exc
     print_themes(run, themes, top)
+    for line in summary.lines():
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command()
@@ -246,6 +257,92 @@ def cluster(
     console.print(
         f"{len(rows):,} rows, {themes} themes, {unassigned:,} unassigned; wrote [bold]{out}[/]"
     )
+
+
+themes_app = typer.Typer(
+    help="Curate themes: rename, merge, split off, pin, hide. Applies to the current run at once "
+    "and after every re-cluster."
+)
+app.add_typer(themes_app, name="themes")
+
+WorkspaceOption = Annotated[
+    str | None, typer.Option("--workspace", help="Workspace (default: VOC_WORKSPACE).")
+]
+
+
+def _curate(
+    workspace: str | None,
+    kind: str,
+    theme_id: str,
+    name: str | None = None,
+    target_id: str | None = None,
+    unit_ids: list[str] | None = None,
+) -> None:
+    settings = get_settings()
+    try:
+        store = _open(settings)
+        cur, themes = curate(
+            store,
+            settings,
+            workspace or settings.workspace,
+            kind,
+            theme_id,
+            "cli",
+            name,
+            target_id,
+            unit_ids or [],
+        )
+    except VocError as exc:
+        raise _fail(exc) from exc
+    shown = {t.theme_id: t for t in themes}
+    what = {
+        "rename": f"{cur.theme_id} is now shown as {cur.name!r}",
+        "merge": f"{cur.theme_id} is merged into {cur.target_id}",
+        "split_off": f"{len(cur.unit_ids)} units split off into {cur.theme_id} {cur.name!r}",
+        "pin": f"{cur.theme_id} is pinned"
+        + (f" as {shown[cur.theme_id].name!r}" if cur.theme_id in shown else ""),
+        "hide": f"{cur.theme_id} is hidden",
+    }[cur.kind]
+    console.print(f"curation {cur.id}: {what}; {sum(t.level == 0 for t in themes)} themes served")
+
+
+@themes_app.command("rename")
+def themes_rename(theme_id: str, name: str, workspace: WorkspaceOption = None) -> None:
+    """Show THEME_ID as NAME from now on."""
+    _curate(workspace, "rename", theme_id, name=name)
+
+
+@themes_app.command("merge")
+def themes_merge(theme_id: str, target_id: str, workspace: WorkspaceOption = None) -> None:
+    """Serve THEME_ID's units as TARGET_ID from now on."""
+    _curate(workspace, "merge", theme_id, target_id=target_id)
+
+
+@themes_app.command("split-off")
+def themes_split_off(
+    theme_id: str,
+    name: str,
+    unit_ids: Annotated[list[str], typer.Argument(help="Units of THEME_ID to move.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Move UNIT_IDS of THEME_ID into a new theme named NAME (its id is printed)."""
+    _curate(workspace, "split_off", theme_id, name=name, unit_ids=unit_ids)
+
+
+@themes_app.command("pin")
+def themes_pin(
+    theme_id: str,
+    name: Annotated[str | None, typer.Option(help="Freeze the name to this.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Keep THEME_ID's id and name through re-clusters."""
+    _curate(workspace, "pin", theme_id, name=name)
+
+
+@themes_app.command("hide")
+def themes_hide(theme_id: str, workspace: WorkspaceOption = None) -> None:
+    """Leave THEME_ID out of theme lists and alerts."""
+    _curate(workspace, "hide", theme_id)
 
 
 keys_app = typer.Typer(help="API keys of the HTTP service: create, list, revoke.")

@@ -26,10 +26,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from voc import __version__
+from voc.alerts import DeliveryReport, post_alerts
 from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages, configure_numba_cache
 from voc.embed import CachedEmbedder, Embedder
-from voc.errors import InputError
-from voc.ids import fingerprint, record_id, unit_id
+from voc.errors import InputError, NotFoundError, StoreError
+from voc.ids import fingerprint, record_id, text_hash, unit_id
 from voc.ingest import get_adapter
 from voc.ingest.base import (
     FieldTypeError,
@@ -45,11 +46,32 @@ from voc.ingest.base import (
 )
 from voc.normalize import normalize_for_analysis
 from voc.pii import Redactor
+from voc.registry import (
+    ClusterSnapshot,
+    ClusterTheme,
+    Curation,
+    LineageEvent,
+    Matching,
+    ThemeResult,
+    ThemeSnapshot,
+    apply_curation,
+    match_runs,
+    pinned_ids,
+)
 from voc.segment import Segmenter, detect_lang
 from voc.settings import VocSettings
-from voc.store import LiveAssignment, RunSpace, Store
+from voc.store import (
+    LineageRow,
+    LiveAssignment,
+    RunCluster,
+    RunLineage,
+    RunSpace,
+    Store,
+    StoredCuration,
+)
 from voc.themes import ThemeDescription, describe_themes
 from voc.tokenize import Tokenizer
+from voc.trends import Alert, detect_alerts, lineage_alerts, trend_points
 from voc.types import (
     SOURCES,
     FeedbackRecord,
@@ -592,9 +614,11 @@ def recluster(
 ) -> tuple[Run, list[Theme]]:
     """Cluster every stored unit of a workspace into a new run of themes.
 
-    The run becomes current only when it is complete (one transaction); a failure marks it
-    failed and leaves the previous run served. `run_id` lets a caller that queues the run
-    (the API) name it before it starts.
+    Clusters are matched to the current run's (voc.registry) so a theme keeps its id while it
+    holds the same feedback, and the workspace's curations are re-applied on top. The run,
+    its served themes, its matched clusters and its lineage become current only when complete
+    (one transaction); a failure marks it failed and leaves the previous run served. `run_id`
+    lets a caller that queues the run (the API) name it before it starts.
     """
     params = {"seed": seed, **(clusterer_params or {})}
     run = Run(
@@ -607,6 +631,7 @@ def recluster(
         code_version=code_version(),
     )
     store.ensure_workspace(workspace_id)
+    previous = store.current_run(workspace_id)
     store.start_run(run)
     timings: dict[str, float] = {}
     try:
@@ -636,12 +661,12 @@ def recluster(
 
         clock = time.perf_counter()
         tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
-        run_themes, unit_themes = _build_themes(run, units, tokens, vectors, clusterer, store)
+        built = _build_themes(run, units, tokens, vectors, clusterer, store, previous)
         timings["describe"] = time.perf_counter() - clock
 
         run.finished_at = datetime.now(UTC)
         run.n_units = len(units)
-        run.n_themes = clusterer.n_themes_
+        run.n_themes = sum(t.level == 0 for t in built.themes)
         run.unassigned = int((clusterer.labels_ < 0).sum())
         run.timings = timings
         space = RunSpace(
@@ -650,20 +675,85 @@ def recluster(
                 k: v.astype(np.float32).tobytes() for k, v in clusterer.lang_means_.items()
             },
         )
-        store.complete_run(run, run_themes, unit_themes, space)
+        store.complete_run(run, built.themes, built.unit_themes, space, built.lineage)
     except BaseException as exc:
         store.fail_run(run, f"{type(exc).__name__}: {exc}")
         raise
     log.info(
-        "recluster_done run_id=%s workspace=%s units=%d themes=%d unassigned=%d timings=%s",
+        "recluster_done run_id=%s workspace=%s units=%d themes=%d unassigned=%d stability=%s "
+        "lineage=%s timings=%s",
         run.run_id,
         workspace_id,
         run.n_units,
         run.n_themes,
         run.unassigned,
+        built.lineage.stability,
+        dict(Counter(e.kind for e in built.lineage.events)),
         {k: round(v, 2) for k, v in run.timings.items()},
     )
-    return run, run_themes
+    return run, built.themes
+
+
+@dataclass(slots=True)
+class _Built:
+    themes: list[Theme]
+    unit_themes: list[tuple[str, str | None, float]]
+    lineage: RunLineage
+
+
+def _flat_keywords(keywords: dict[str, list[tuple[str, float]]]) -> tuple[str, ...]:
+    """Both languages' keywords in one list, best weight first (what registry compares)."""
+    pairs = [pair for words in keywords.values() for pair in words]
+    return tuple(w for w, _ in sorted(pairs, key=lambda p: (-p[1], p[0])))
+
+
+def _unit_vector(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
+def _snapshots(
+    clusters: Sequence[RunCluster], members: dict[str, set[str]], pinned: frozenset[str]
+) -> list[ThemeSnapshot]:
+    return [
+        ThemeSnapshot(
+            theme_id=c.theme_id,
+            unit_ids=frozenset(members.get(c.theme_id, ())),
+            centroid=np.frombuffer(c.centroid, dtype=np.float32),
+            name=c.name,
+            keywords=tuple(c.keywords),
+            pinned=c.theme_id in pinned,
+        )
+        for c in clusters
+    ]
+
+
+def _registry_curations(stored: Sequence[StoredCuration]) -> list[Curation]:
+    return [
+        Curation(
+            kind=c.kind,  # type: ignore[arg-type]
+            theme_id=c.theme_id,
+            name=c.name,
+            target_id=c.target_id,
+            unit_ids=frozenset(c.unit_ids),
+        )
+        for c in stored
+    ]
+
+
+def _lineage_rows(run_id: str, level: int, events: Iterable[LineageEvent]) -> list[LineageRow]:
+    return [
+        LineageRow(
+            run_id=run_id,
+            level=level,
+            kind=e.kind,
+            theme_id=e.theme_id,
+            other_ids=list(e.other_ids),
+            overlap=None if e.overlap is None else round(e.overlap, 4),
+            similarity=None if e.similarity is None else round(e.similarity, 4),
+            detail=e.detail,
+        )
+        for e in events
+    ]
 
 
 def _build_themes(
@@ -673,16 +763,64 @@ def _build_themes(
     vectors: np.ndarray,
     clusterer: ThemeClusterer,
     store: Store,
-) -> tuple[list[Theme], list[tuple[str, str | None, float]]]:
-    """Themes (children numbered largest first, then parents with two or more children) and
-    each unit's theme id and confidence."""
+    previous: Run | None,
+) -> _Built:
+    """Match the clusters to the previous run's, re-apply curations, and describe what is
+    served.
+
+    Children are matched by units and centroids (voc.registry). Parents (groups of two or
+    more children) are matched the same way in a second call on their own snapshots, so a
+    parent keeps its id while it groups the same feedback. Ids come from the workspace's one
+    counter, so a minted id is never one used before.
+    """
     labels = clusterer.labels_
-    children = describe_themes(units, tokens, vectors, labels)
-    next_number = store.max_theme_number(run.workspace_id) + 1
-    child_ids: dict[int, str] = {}
-    for d in children:
-        child_ids[d.label] = f"T-{next_number:04d}"
-        next_number += 1
+    counter = [store.max_theme_number(run.workspace_id)]
+
+    def mint() -> str:
+        counter[0] += 1
+        return f"T-{counter[0]:04d}"
+
+    stored_curations = store.list_curations(run.workspace_id)
+    curations = _registry_curations(stored_curations)
+    pinned = pinned_ids(curations)
+    # A run made before lineage was recorded has no matched clusters: it is matched as none.
+    prev_clusters = store.run_clusters(previous.run_id) if previous else []
+    members: dict[str, set[str]] = {}
+    prev_units: set[str] = set()
+    if previous is not None and prev_clusters:
+        members, prev_units = store.cluster_members(previous.run_id)
+    prev_children = [c for c in prev_clusters if c.level == 0]
+    prev_parents = [c for c in prev_clusters if c.level == 1]
+    parent_members: dict[str, set[str]] = {}
+    for c in prev_children:
+        if c.parent_id:
+            parent_members.setdefault(c.parent_id, set()).update(members.get(c.theme_id, ()))
+    unit_ids = [u.id for u in units]
+
+    children = describe_themes(units, tokens, vectors, labels, n_quotes=0)
+    described = {d.label: d for d in children}
+    child_units: dict[int, set[str]] = {}
+    for uid, lb in zip(unit_ids, labels, strict=True):
+        if lb >= 0:
+            child_units.setdefault(int(lb), set()).add(uid)
+    current = [
+        ClusterSnapshot(
+            label=d.label,
+            unit_ids=frozenset(child_units[d.label]),
+            centroid=clusterer.centroids_[d.label],
+            name=d.name,
+            keywords=_flat_keywords(d.keywords),
+        )
+        for d in children
+    ]
+    matching = match_runs(
+        _snapshots(prev_children, members, pinned),
+        current,
+        mint,
+        previous_units=prev_units,
+        current_units=unit_ids,
+    )
+
     child_count = np.bincount(clusterer.parent_, minlength=clusterer.n_parents_)
     parent_labels = np.array(
         [
@@ -691,25 +829,166 @@ def _build_themes(
         ]
     )
     parents = describe_themes(units, tokens, vectors, parent_labels)
-    parent_ids: dict[int, str] = {}
-    for d in parents:
-        parent_ids[d.label] = f"T-{next_number:04d}"
-        next_number += 1
+    parent_units: dict[int, set[str]] = {}
+    for uid, lb in zip(unit_ids, parent_labels, strict=True):
+        if lb >= 0:
+            parent_units.setdefault(int(lb), set()).add(uid)
+    parent_centroid = {
+        d.label: _unit_vector(clusterer.centroids_[clusterer.parent_ == d.label].mean(axis=0))
+        for d in parents
+    }
+    parent_matching = match_runs(
+        _snapshots(prev_parents, parent_members, frozenset()),
+        [
+            ClusterSnapshot(
+                label=d.label,
+                unit_ids=frozenset(parent_units[d.label]),
+                centroid=parent_centroid[d.label],
+                name=d.name,
+                keywords=_flat_keywords(d.keywords),
+            )
+            for d in parents
+        ],
+        mint,
+        previous_units=prev_units,
+        current_units=unit_ids,
+    )
+    parent_ids = parent_matching.theme_ids()
+    prev_names = {c.theme_id: c.names for c in prev_clusters}
 
-    themes: list[Theme] = []
-    for d in children:
-        parent = int(clusterer.parent_[d.label])
-        centroid = clusterer.centroids_[d.label].astype(np.float32)
-        themes.append(_theme(run, d, child_ids[d.label], 0, parent_ids.get(parent), centroid))
+    child_ids = matching.theme_ids()
+    clusters: list[RunCluster] = []
+    for ct in matching.clusters:
+        d = described[ct.label]
+        parent = int(clusterer.parent_[ct.label])
+        clusters.append(
+            RunCluster(
+                theme_id=ct.theme_id,
+                level=0,
+                parent_id=parent_ids.get(parent),
+                name=ct.name,
+                names=prev_names.get(ct.theme_id, d.names) if ct.name_kept else d.names,
+                keywords=list(_flat_keywords(d.keywords)),
+                size=d.size,
+                centroid=clusterer.centroids_[ct.label].astype(np.float32).tobytes(),
+            )
+        )
+    parent_names = {c.label: c for c in parent_matching.clusters}
     for d in parents:
-        members = clusterer.centroids_[clusterer.parent_ == d.label].mean(axis=0)
-        centroid = (members / max(float(np.linalg.norm(members)), 1e-12)).astype(np.float32)
-        themes.append(_theme(run, d, parent_ids[d.label], 1, None, centroid))
+        pt = parent_names[d.label]
+        clusters.append(
+            RunCluster(
+                theme_id=pt.theme_id,
+                level=1,
+                parent_id=None,
+                name=pt.name,
+                names=prev_names.get(pt.theme_id, d.names) if pt.name_kept else d.names,
+                keywords=list(_flat_keywords(d.keywords)),
+                size=d.size,
+                centroid=parent_centroid[d.label].tobytes(),
+            )
+        )
+    cluster_ids = {
+        uid: child_ids[int(lb)] for uid, lb in zip(unit_ids, labels, strict=True) if lb >= 0
+    }
+    confidence = {uid: float(c) for uid, c in zip(unit_ids, clusterer.confidence_, strict=True)}
+    curated = apply_curation(matching, curations)
+    by_id = {c.theme_id: c for c in clusters}
+    parent_themes = []
+    for d in parents:
+        theme_id = parent_names[d.label].theme_id
+        theme = _theme(run, d, theme_id, 1, None, parent_centroid[d.label])
+        theme.name, theme.names = by_id[theme_id].name, by_id[theme_id].names
+        parent_themes.append(theme)
+    served, unit_themes = serve_themes(
+        run,
+        units,
+        tokens,
+        vectors,
+        curated.themes,
+        child_ids,
+        clusters,
+        parent_themes,
+        confidence,
+        clusterer.lang_means_,
+    )
+    events = _lineage_rows(run.run_id, 0, curated.events) + _lineage_rows(
+        run.run_id, 1, parent_matching.events
+    )
+    dates = [u.created_at for u in units if u.created_at is not None]
+    return _Built(
+        served,
+        unit_themes,
+        RunLineage(
+            clusters=clusters,
+            cluster_ids=cluster_ids,
+            events=events,
+            stability=round(matching.stability, 4) if prev_clusters else None,
+            data_until=max(dates, default=None),
+            hidden=frozenset(t.theme_id for t in curated.themes if t.hidden),
+        ),
+    )
+
+
+def serve_themes(
+    run: Run,
+    units: Sequence[FeedbackUnit],
+    tokens: Sequence[Sequence[str]],
+    vectors: np.ndarray,
+    results: Sequence[ThemeResult],
+    label_ids: dict[int, str],
+    clusters: Sequence[RunCluster],
+    parent_themes: Sequence[Theme],
+    confidence: dict[str, float],
+    lang_means: dict[str, np.ndarray],
+) -> tuple[list[Theme], list[tuple[str, str | None, float]]]:
+    """The themes users see: one per curated result, described from its own units (a merged
+    or split-off theme gets the keywords and quotes of what it now holds), under the name
+    matching or curation chose; a parent left without a child is dropped.
+
+    A theme made of clusters (`label_ids` maps a result's labels to matched cluster ids) has
+    the size-weighted mean of their centroids; a split-off theme (no cluster) the mean of its
+    units' vectors in the run's language-centred space, so live assignment places new units
+    the same way the run did.
+    """
+    by_id = {c.theme_id: c for c in clusters}
+    index = {u.id: i for i, u in enumerate(units)}
+    served_label = np.full(len(units), -1, dtype=np.int64)
+    for k, result in enumerate(results):
+        for uid in result.unit_ids:
+            served_label[index[uid]] = k
+    described = {d.label: d for d in describe_themes(units, tokens, vectors, served_label.tolist())}
+    out: list[Theme] = []
+    for k, result in enumerate(results):
+        if k not in described:
+            continue
+        sources = [by_id[label_ids[lb]] for lb in result.labels]
+        if sources:
+            weights = np.array([c.size for c in sources], dtype=np.float64)
+            stacked = np.vstack([np.frombuffer(c.centroid, dtype=np.float32) for c in sources])
+            centroid = _unit_vector((stacked * weights[:, None]).sum(axis=0))
+        else:
+            idx = np.flatnonzero(served_label == k)
+            centred, _ = center_languages(
+                vectors[idx], [units[i].lang for i in idx], lang_means or None
+            )
+            centroid = _unit_vector(centred.mean(axis=0))
+        largest = max(sources, key=lambda c: c.size) if sources else None
+        theme = _theme(
+            run, described[k], result.theme_id, 0, largest.parent_id if largest else None, centroid
+        )
+        theme.name = result.name
+        if result.name_source in ("kept", "new") and largest is not None:
+            theme.names = largest.names
+        out.append(theme)
+    has_child = {t.parent_id for t in out}
+    out.sort(key=lambda t: (-t.size, t.theme_id))
+    out += [p for p in parent_themes if p.theme_id in has_child]
     unit_themes = [
-        (u.id, child_ids.get(int(lb)), float(c))
-        for u, lb, c in zip(units, labels, clusterer.confidence_, strict=True)
+        (u.id, results[lb].theme_id if lb >= 0 else None, confidence.get(u.id, 0.0))
+        for u, lb in zip(units, served_label.tolist(), strict=True)
     ]
-    return themes, unit_themes
+    return out, unit_themes
 
 
 def _theme(
@@ -796,6 +1075,11 @@ class ThemeAssigner:
                 self._runs.clear()
             self._runs[run_id] = index
         return index
+
+    def forget(self, run_id: str) -> None:
+        """Drop a run's index after its themes changed (a curation re-derived them)."""
+        with self._lock:
+            self._runs.pop(run_id, None)
 
     def assign(
         self, store: Store, workspace_id: str, units: Sequence[FeedbackUnit]
@@ -923,3 +1207,271 @@ def cluster_csv(
             )
         )
     return out
+
+
+# -- curation of the current run -------------------------------------------------------------
+
+CURATION_KINDS = ("rename", "merge", "split_off", "pin", "hide")
+
+
+def curate(
+    store: Store,
+    settings: VocSettings,
+    workspace_id: str,
+    kind: str,
+    theme_id: str,
+    created_by: str,
+    name: str | None = None,
+    target_id: str | None = None,
+    unit_ids: Sequence[str] = (),
+) -> tuple[StoredCuration, list[Theme]]:
+    """Record a curation and apply it to the current run at once (every re-cluster after
+    re-applies it). Returns the curation (for `split_off`, its `theme_id` is the new theme's,
+    minted from the workspace counter) and the run's served themes after it.
+    """
+    run = store.current_run(workspace_id)
+    if run is None:
+        raise NotFoundError(
+            f"workspace {workspace_id!r} has no themes to curate yet; run `voc recluster` first."
+        )
+    if kind not in CURATION_KINDS:
+        raise InputError(f"curation kind must be one of {', '.join(CURATION_KINDS)}, not {kind!r}")
+    served = {t.theme_id: t for t in store.list_themes(run.run_id) if t.level == 0}
+    if theme_id not in served:
+        raise NotFoundError(f"theme {theme_id!r} is not a theme of the current run")
+    if kind in ("rename", "split_off") and not (name and name.strip()):
+        raise InputError(f"a {kind} needs a non-empty name")
+    stored_units: list[str] = []
+    if kind == "merge":
+        if target_id == theme_id:
+            raise InputError(f"theme {theme_id} cannot be merged into itself")
+        if target_id not in served:
+            raise NotFoundError(f"merge target {target_id!r} is not a theme of the current run")
+    elif kind == "split_off":
+        members = {u for u, (t, _) in store.unit_assignments(run.run_id).items() if t == theme_id}
+        wanted = list(dict.fromkeys(unit_ids))
+        outside = [u for u in wanted if u not in members]
+        if not wanted or outside:
+            raise InputError(
+                f"a split needs unit ids of theme {theme_id}; "
+                + (f"not in it: {', '.join(outside[:5])}" if outside else "none were given")
+            )
+        stored_units = wanted
+        theme_id = f"T-{store.max_theme_number(workspace_id) + 1:04d}"
+    curation = store.add_curation(
+        workspace_id,
+        kind,
+        theme_id,
+        created_by,
+        name=name.strip() if name else None,
+        target_id=target_id if kind == "merge" else None,
+        unit_ids=stored_units,
+    )
+    themes = apply_curations_now(store, settings, run, curation)
+    return curation, themes
+
+
+def apply_curations_now(
+    store: Store, settings: VocSettings, run: Run, newest: StoredCuration
+) -> list[Theme]:
+    """Re-derive the run's served themes from its matched clusters and every active
+    curation, exactly as a re-cluster would, and record the newest curation in the lineage."""
+    clusters = store.run_clusters(run.run_id)
+    members, every = store.cluster_members(run.run_id)
+    children = [c for c in clusters if c.level == 0]
+    label_ids = dict(enumerate(c.theme_id for c in children))
+    base = Matching(
+        clusters=tuple(
+            ClusterTheme(i, c.theme_id, c.name, c.theme_id, True, None)
+            for i, c in enumerate(children)
+        ),
+        themes=tuple(
+            ThemeResult(c.theme_id, c.name, "kept", (i,), frozenset(members.get(c.theme_id, ())))
+            for i, c in enumerate(children)
+        ),
+        events=(),
+        stability=1.0,
+        shared_units=0,
+    )
+    stored = store.list_curations(run.workspace_id)
+    curated = apply_curation(base, _registry_curations(stored))
+    units = [u for u in store.iter_units(run.workspace_id) if u.id in every]
+    cached = store.cached_vectors(run.model_id, {text_hash(u.norm_text) for u in units})
+    missing = [u.id for u in units if text_hash(u.norm_text) not in cached]
+    if missing:
+        raise StoreError(
+            f"the embeddings of {len(missing)} units of run {run.run_id} are no longer cached; "
+            "re-cluster to apply the curation"
+        )
+    vectors = np.vstack([np.frombuffer(cached[text_hash(u.norm_text)], np.float32) for u in units])
+    tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
+    space = store.run_space(run.run_id)
+    means = (
+        {k: np.frombuffer(v, dtype=np.float32) for k, v in space.lang_means.items()}
+        if space
+        else {}
+    )
+    assigned = store.unit_assignments(run.run_id)
+    served, unit_themes = serve_themes(
+        run,
+        units,
+        tokens,
+        vectors,
+        curated.themes,
+        label_ids,
+        clusters,
+        [t for t in store.list_themes(run.run_id) if t.level == 1],
+        {u: c for u, (_, c) in assigned.items()},
+        means,
+    )
+    applied = not any(
+        (c.kind, c.theme_id) == (newest.kind, newest.theme_id) for c in curated.unapplied
+    )
+    events = _lineage_rows(run.run_id, 0, curated.events[-1:] if applied else ())
+    cluster_ids = {u: cid for cid, us in members.items() for u in us}
+    renamed = {newest.theme_id: newest.target_id} if newest.target_id else {}
+    hidden = frozenset(t.theme_id for t in curated.themes if t.hidden)
+    store.replace_served(
+        run,
+        served,
+        unit_themes,
+        cluster_ids,
+        hidden,
+        events,
+        renamed,  # type: ignore[arg-type]
+    )
+    return served
+
+
+# -- alerts and the run summary --------------------------------------------------------------
+
+
+def workspace_alerts(store: Store, workspace_id: str) -> list[Alert]:
+    """Alerts of the current run's latest week: spikes, emerging and silenced themes from the
+    weekly trends (born dates from the lineage, so a theme born this run is emerging even if
+    a few older units joined it), plus a `died` alert for each theme the run's matching found
+    no cluster for."""
+    run = store.current_run(workspace_id)
+    if run is None:
+        return []
+    volume = Counter(d.date() for d in store.unit_dates(workspace_id) if d is not None)
+    points = trend_points(store.theme_observations(run.run_id), volume, "week")
+    themes = store.list_themes(run.run_id)
+    names = {t.theme_id: t.name for t in themes}
+    hidden = store.hidden_themes(run.run_id)
+    born = {k: v.date() for k, v in store.births(workspace_id).items()}
+    alerts = [a for a in detect_alerts(points, names=names, born=born) if a.theme_id not in hidden]
+    _, data_until = store.run_extras(run.run_id)
+    if data_until is not None:
+        events = [
+            LineageEvent(e.kind, e.theme_id)  # type: ignore[arg-type]
+            for e in store.lineage(run.run_id)
+            if e.level == 0 and e.kind == "died"
+        ]
+        previous_names = _previous_names(store, workspace_id, run)
+        alerts += lineage_alerts(events, data_until.date(), "week", previous_names)
+    return alerts
+
+
+def _previous_names(store: Store, workspace_id: str, run: Run) -> dict[str, str]:
+    """Names of the themes of the run before `run` (where a died theme last had one)."""
+    runs = [r for r in store.list_runs(workspace_id) if r.status == "done"]
+    older = [r for r in runs if r.started_at < run.started_at]
+    if not older:
+        return {}
+    return {t.theme_id: t.name for t in store.list_themes(older[0].run_id)}
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a weekly run did, for the CLI, pipelines/weekly_recluster.py and logs."""
+
+    workspace_id: str
+    run_id: str
+    units: int
+    themes: int
+    unassigned: int
+    lineage: dict[str, int]
+    stability: float | None
+    alerts: list[Alert]
+    timings: dict[str, float]
+    skipped: bool = False
+    """True when nothing changed since the current run, so no run was made."""
+
+    def lines(self) -> list[str]:
+        head = f"workspace {self.workspace_id}: run {self.run_id}"
+        if self.skipped:
+            head += " (up to date: no new feedback since this run; nothing re-clustered)"
+        stability = (
+            "n/a (no earlier run to compare)" if self.stability is None else f"{self.stability:.3f}"
+        )
+        counts = ", ".join(
+            f"{k} {self.lineage.get(k, 0)}" for k in ("born", "died", "merged", "split")
+        )
+        timing = ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
+        out = [
+            head,
+            f"  units {self.units}, themes {self.themes}, unassigned {self.unassigned}",
+            f"  lineage: {counts}, continued {self.lineage.get('continued', 0)}, "
+            f"curated {self.lineage.get('curated', 0)}",
+            f"  stability {stability}",
+            f"  alerts {len(self.alerts)}",
+        ]
+        out += [f"    [{a.kind}] {a.message}" for a in self.alerts]
+        out.append(f"  timings: {timing}")
+        return out
+
+
+def run_summary(store: Store, run: Run, skipped: bool = False) -> RunSummary:
+    stability, _ = store.run_extras(run.run_id)
+    events = [e for e in store.lineage(run.run_id) if e.level == 0]
+    return RunSummary(
+        workspace_id=run.workspace_id,
+        run_id=run.run_id,
+        units=run.n_units,
+        themes=run.n_themes,
+        unassigned=run.unassigned,
+        lineage=dict(Counter(e.kind for e in events)),
+        stability=stability,
+        alerts=workspace_alerts(store, run.workspace_id),
+        timings=run.timings,
+        skipped=skipped,
+    )
+
+
+def weekly_recluster(
+    store: Store,
+    settings: VocSettings,
+    workspace_id: str,
+    embedder: Embedder,
+    seed: int = 0,
+    force: bool = False,
+    progress: StepCallback | None = None,
+) -> RunSummary:
+    """One workspace's weekly run, safe to repeat: when the current run already covers every
+    stored unit it is reported again instead of re-clustered (unless `force`), so a cron job
+    that fires twice makes one run and posts its alerts once."""
+    current = store.current_run(workspace_id)
+    if current is not None and not force:
+        _, covered = store.cluster_members(current.run_id)
+        if covered and covered == {u.id for u in store.iter_units(workspace_id)}:
+            return run_summary(store, current, skipped=True)
+    run, _ = recluster(store, settings, workspace_id, embedder, seed, None, progress)
+    return run_summary(store, run)
+
+
+def post_run_alerts(settings: VocSettings, summary: RunSummary) -> DeliveryReport | None:
+    """POST a fresh run's alerts to `VOC_WEBHOOK_URL`; None when no URL is set or the run was
+    skipped (its alerts went out when it was made)."""
+    if not settings.webhook_url or summary.skipped:
+        return None
+    report = post_alerts(settings.webhook_url, summary.alerts, workspace_id=summary.workspace_id)
+    log.info(
+        "alerts_posted workspace=%s sent=%d delivered=%s attempts=%d error=%s",
+        summary.workspace_id,
+        report.sent,
+        report.delivered,
+        report.attempts,
+        report.error,
+    )
+    return report

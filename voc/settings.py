@@ -75,6 +75,10 @@ class VocSettings(BaseSettings):
         default_factory=list, description="Origins allowed by CORS; empty keeps CORS off."
     )
     api_job_workers: int = Field(1, description="Threads running background jobs (runs, uploads).")
+    webhook_url: str | None = Field(
+        None,
+        description="Where a weekly run POSTs its alerts as JSON (voc.alerts); unset sends none.",
+    )
 
     @field_validator("default_tz")
     @classmethod

@@ -166,6 +166,8 @@ runs = sa.Table(
     sa.Column("n_themes", sa.Integer, nullable=False),
     sa.Column("unassigned", sa.Integer, nullable=False),
     sa.Column("error", sa.Text),
+    sa.Column("stability", sa.Float),
+    sa.Column("data_until", UTCDateTime),
     sa.Index("ix_runs_ws_started", "workspace_id", "started_at"),
 )
 
@@ -186,6 +188,7 @@ themes = sa.Table(
     sa.Column("langs", sa.JSON, nullable=False),
     sa.Column("quotes", sa.JSON, nullable=False),
     sa.Column("centroid", sa.LargeBinary, nullable=False),
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 assignments = sa.Table(
@@ -197,7 +200,59 @@ assignments = sa.Table(
     sa.Column("unit_id", sa.String(40), primary_key=True),
     sa.Column("theme_id", sa.String(20)),
     sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("cluster_id", sa.String(20)),
     sa.Index("ix_assignments_run_theme", "run_id", "theme_id"),
+)
+
+run_clusters = sa.Table(
+    "run_clusters",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("theme_id", sa.String(20), primary_key=True),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("parent_id", sa.String(20)),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("names", sa.JSON, nullable=False),
+    sa.Column("keywords", sa.JSON, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("centroid", sa.LargeBinary, nullable=False),
+)
+
+lineage = sa.Table(
+    "lineage",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("theme_id", sa.String(20), nullable=False),
+    sa.Column("other_ids", sa.JSON, nullable=False),
+    sa.Column("overlap", sa.Float),
+    sa.Column("similarity", sa.Float),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_lineage_run", "run_id"),
+    sa.Index("ix_lineage_ws_theme", "workspace_id", "theme_id"),
+)
+
+curations = sa.Table(
+    "curations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("theme_id", sa.String(20), nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("target_id", sa.String(20)),
+    sa.Column("unit_ids", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Index("ix_curations_ws", "workspace_id", "id"),
 )
 
 
@@ -277,6 +332,67 @@ class RunSpace:
 
     assign_threshold: float
     lang_means: dict[str, bytes] = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunCluster:
+    """A cluster of a run under the id matching gave it, before curation: what the next run
+    is matched against (curation is re-applied on top, see voc.registry)."""
+
+    theme_id: str
+    level: int
+    parent_id: str | None
+    name: str
+    names: dict[str, str]
+    keywords: list[str]
+    """Top keywords of both languages, best first."""
+    size: int
+    centroid: bytes = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LineageRow:
+    """One lineage event of a run (voc.registry.LineageEvent plus where it happened)."""
+
+    run_id: str
+    level: int
+    kind: str
+    theme_id: str
+    other_ids: list[str]
+    overlap: float | None
+    similarity: float | None
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredCuration:
+    """A product manager's change to the themes, re-applied after every re-cluster."""
+
+    id: int
+    workspace_id: str
+    kind: str
+    theme_id: str
+    name: str | None
+    target_id: str | None
+    unit_ids: list[str]
+    created_at: datetime
+    created_by: str
+    """The API key id that made it, or `cli`."""
+    active: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunLineage:
+    """What a run adds to its themes beyond `Run`: matched clusters, lineage and stability."""
+
+    clusters: Sequence[RunCluster] = ()
+    cluster_ids: dict[str, str] = dataclasses.field(default_factory=dict)
+    """unit id -> matched (uncurated) cluster id."""
+    events: Sequence[LineageRow] = ()
+    stability: float | None = None
+    data_until: datetime | None = None
+    """The newest unit's date: the period the run speaks for."""
+    hidden: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(slots=True)
@@ -645,9 +761,12 @@ class Store:
         run_themes: Sequence[Theme],
         unit_themes: Sequence[tuple[str, str | None, float]],
         space: RunSpace | None = None,
+        lineage_info: RunLineage | None = None,
     ) -> None:
-        """Write a finished run's themes and assignments and make it the workspace's current run,
-        all in one transaction: readers see the previous run until this one is whole."""
+        """Write a finished run's themes and assignments (and its matched clusters, lineage
+        and stability) and make it the workspace's current run, all in one transaction:
+        readers see the previous run until this one is whole."""
+        info = lineage_info or RunLineage()
         with self.engine.begin() as conn:
             if space is not None:
                 conn.execute(
@@ -657,16 +776,13 @@ class Store:
                         lang_means={k: v.hex() for k, v in space.lang_means.items()},
                     )
                 )
-            if run_themes:
-                conn.execute(themes.insert(), [_theme_row(t) for t in run_themes])
-            for chunk in _chunks(list(unit_themes), 5000):
+            _write_served(conn, run.run_id, run_themes, unit_themes, info.cluster_ids, info.hidden)
+            if info.clusters:
                 conn.execute(
-                    assignments.insert(),
-                    [
-                        {"run_id": run.run_id, "unit_id": u, "theme_id": t, "confidence": c}
-                        for u, t, c in chunk
-                    ],
+                    run_clusters.insert(),
+                    [{"run_id": run.run_id, **dataclasses.asdict(c)} for c in info.clusters],
                 )
+            _write_lineage(conn, run.workspace_id, info.events)
             conn.execute(
                 runs.update()
                 .where(runs.c.workspace_id == run.workspace_id)
@@ -674,7 +790,192 @@ class Store:
                 .values(is_current=False)
             )
             run.status, run.is_current = "done", True
-            conn.execute(runs.update().where(runs.c.id == run.run_id).values(_run_row(run)))
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run.run_id)
+                .values(
+                    {**_run_row(run), "stability": info.stability, "data_until": info.data_until}
+                )
+            )
+
+    def replace_served(
+        self,
+        run: Run,
+        run_themes: Sequence[Theme],
+        unit_themes: Sequence[tuple[str, str | None, float]],
+        cluster_ids: dict[str, str],
+        hidden: frozenset[str],
+        events: Sequence[LineageRow],
+        renamed: dict[str, str],
+    ) -> None:
+        """Swap a run's served themes for a re-curated version in one transaction.
+
+        Live assignments to a theme id that curation merged away follow it (`renamed`, old
+        id -> new id), so units submitted since the run keep counting.
+        """
+        with self.engine.begin() as conn:
+            conn.execute(themes.delete().where(themes.c.run_id == run.run_id))
+            conn.execute(assignments.delete().where(assignments.c.run_id == run.run_id))
+            _write_served(conn, run.run_id, run_themes, unit_themes, cluster_ids, hidden)
+            _write_lineage(conn, run.workspace_id, events)
+            for old, new in renamed.items():
+                conn.execute(
+                    live_assignments.update()
+                    .where(live_assignments.c.run_id == run.run_id)
+                    .where(live_assignments.c.theme_id == old)
+                    .values(theme_id=new)
+                )
+
+    def run_clusters(self, run_id: str) -> list[RunCluster]:
+        """The run's matched clusters, children first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(run_clusters)
+                .where(run_clusters.c.run_id == run_id)
+                .order_by(run_clusters.c.level, run_clusters.c.size.desc(), run_clusters.c.theme_id)
+            )
+            return [
+                RunCluster(
+                    theme_id=r.theme_id,
+                    level=r.level,
+                    parent_id=r.parent_id,
+                    name=r.name,
+                    names=r.names,
+                    keywords=r.keywords,
+                    size=r.size,
+                    centroid=bytes(r.centroid),
+                )
+                for r in rows
+            ]
+
+    def cluster_members(self, run_id: str) -> tuple[dict[str, set[str]], set[str]]:
+        """(matched cluster id -> its units, every unit of the run assigned or not)."""
+        members: dict[str, set[str]] = {}
+        every: set[str] = set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(assignments.c.unit_id, assignments.c.cluster_id).where(
+                    assignments.c.run_id == run_id
+                )
+            )
+            for unit, cluster in rows:
+                every.add(unit)
+                if cluster is not None:
+                    members.setdefault(cluster, set()).add(unit)
+        return members, every
+
+    def lineage(self, run_id: str) -> list[LineageRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(lineage).where(lineage.c.run_id == run_id).order_by(lineage.c.id)
+            )
+            return [_lineage_from_row(r) for r in rows]
+
+    def theme_history(self, workspace_id: str, theme_id: str) -> list[LineageRow]:
+        """Every lineage event naming a theme, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(lineage)
+                .where(lineage.c.workspace_id == workspace_id)
+                .where(lineage.c.theme_id == theme_id)
+                .order_by(lineage.c.id)
+            )
+            return [_lineage_from_row(r) for r in rows]
+
+    def births(self, workspace_id: str) -> dict[str, datetime]:
+        """Theme id -> the data date of the run that gave the id (born, split) at level 0."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(lineage.c.theme_id, runs.c.data_until)
+                .join(runs, runs.c.id == lineage.c.run_id)
+                .where(lineage.c.workspace_id == workspace_id)
+                .where(lineage.c.level == 0)
+                .where(lineage.c.kind.in_(("born", "split")))
+                .where(runs.c.data_until.is_not(None))
+                .order_by(lineage.c.id)
+            )
+            out: dict[str, datetime] = {}
+            for theme_id, when in rows:
+                out.setdefault(theme_id, when)
+            return out
+
+    def run_extras(self, run_id: str) -> tuple[float | None, datetime | None]:
+        """(stability, data_until) of a run; both None for runs made before lineage."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(runs.c.stability, runs.c.data_until).where(runs.c.id == run_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"run {run_id!r} not found")
+        return row[0], row[1]
+
+    def hidden_themes(self, run_id: str) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    sa.select(themes.c.theme_id)
+                    .where(themes.c.run_id == run_id)
+                    .where(themes.c.hidden)
+                ).scalars()
+            )
+
+    # -- curations ---------------------------------------------------------------------------
+
+    def add_curation(
+        self,
+        workspace_id: str,
+        kind: str,
+        theme_id: str,
+        created_by: str,
+        name: str | None = None,
+        target_id: str | None = None,
+        unit_ids: Sequence[str] = (),
+    ) -> StoredCuration:
+        now = _now()
+        with self.engine.begin() as conn:
+            new_id = conn.execute(
+                curations.insert().values(
+                    workspace_id=workspace_id,
+                    kind=kind,
+                    theme_id=theme_id,
+                    name=name,
+                    target_id=target_id,
+                    unit_ids=list(unit_ids),
+                    created_at=now,
+                    created_by=created_by,
+                    active=True,
+                )
+            ).inserted_primary_key[0]
+        return StoredCuration(
+            int(new_id),
+            workspace_id,
+            kind,
+            theme_id,
+            name,
+            target_id,
+            list(unit_ids),
+            now,
+            created_by,
+            True,
+        )
+
+    def list_curations(self, workspace_id: str, active_only: bool = True) -> list[StoredCuration]:
+        """Curations of a workspace in the order they were made (the order they apply in)."""
+        query = sa.select(curations).where(curations.c.workspace_id == workspace_id)
+        if active_only:
+            query = query.where(curations.c.active)
+        with self.engine.connect() as conn:
+            return [
+                StoredCuration(**row._mapping)
+                for row in conn.execute(query.order_by(curations.c.id))
+            ]
+
+    def deactivate_curation(self, curation_id: int) -> None:
+        """Stop applying a curation (one that conflicts with the rest); it stays on record."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                curations.update().where(curations.c.id == curation_id).values(active=False)
+            )
 
     def fail_run(self, run: Run, error: str) -> None:
         run.status, run.error, run.is_current = "failed", error, False
@@ -716,11 +1017,21 @@ class Store:
             return {u: (t, c) for u, t, c in rows}
 
     def max_theme_number(self, workspace_id: str) -> int:
-        """Highest N of the `T-N` ids ever given in this workspace (0 when none)."""
+        """Highest N of the `T-N` ids ever given in this workspace (0 when none): served
+        themes, matched clusters and split-off curations draw from this one counter."""
+        in_ws = sa.select(runs.c.id).where(runs.c.workspace_id == workspace_id)
         with self.engine.connect() as conn:
-            ids = conn.execute(
-                sa.select(themes.c.theme_id).where(themes.c.workspace_id == workspace_id)
-            ).scalars()
+            ids = [
+                *conn.execute(
+                    sa.select(themes.c.theme_id).where(themes.c.workspace_id == workspace_id)
+                ).scalars(),
+                *conn.execute(
+                    sa.select(run_clusters.c.theme_id).where(run_clusters.c.run_id.in_(in_ws))
+                ).scalars(),
+                *conn.execute(
+                    sa.select(curations.c.theme_id).where(curations.c.workspace_id == workspace_id)
+                ).scalars(),
+            ]
             return max((int(i.removeprefix("T-")) for i in ids), default=0)
 
     def get_run(self, workspace_id: str, run_id: str) -> Run:
@@ -1092,6 +1403,56 @@ class Store:
     def connection(self) -> Connection:
         """A raw connection, for tests and migrations checks only."""
         return self.engine.connect()
+
+
+def _write_served(
+    conn: Connection,
+    run_id: str,
+    run_themes: Sequence[Theme],
+    unit_themes: Sequence[tuple[str, str | None, float]],
+    cluster_ids: dict[str, str],
+    hidden: frozenset[str],
+) -> None:
+    if run_themes:
+        conn.execute(
+            themes.insert(),
+            [{**_theme_row(t), "hidden": t.theme_id in hidden} for t in run_themes],
+        )
+    for chunk in _chunks(list(unit_themes), 5000):
+        conn.execute(
+            assignments.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "unit_id": u,
+                    "theme_id": t,
+                    "confidence": c,
+                    "cluster_id": cluster_ids.get(u),
+                }
+                for u, t, c in chunk
+            ],
+        )
+
+
+def _write_lineage(conn: Connection, workspace_id: str, events: Sequence[LineageRow]) -> None:
+    if events:
+        conn.execute(
+            lineage.insert(),
+            [{"workspace_id": workspace_id, **dataclasses.asdict(e)} for e in events],
+        )
+
+
+def _lineage_from_row(row: sa.Row[Any]) -> LineageRow:
+    return LineageRow(
+        run_id=row.run_id,
+        level=row.level,
+        kind=row.kind,
+        theme_id=row.theme_id,
+        other_ids=list(row.other_ids),
+        overlap=row.overlap,
+        similarity=row.similarity,
+        detail=row.detail,
+    )
 
 
 def _like_pattern(text: str) -> str:

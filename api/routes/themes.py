@@ -12,6 +12,7 @@ from api.deps import ReadWorkspace, StoreDep, ThemesDep
 from api.routes.trends import latest_growth
 from api.schemas import (
     PROBLEM_RESPONSES,
+    LineagePublic,
     QuotePublic,
     QuotesPublic,
     ThemeDetail,
@@ -104,7 +105,8 @@ def list_themes(
     run = store.current_run(ws)
     if run is None:
         return ThemesPublic(data=[], count=0, run_id=None)
-    themes = cache.get(run.run_id)
+    hidden = store.hidden_themes(run.run_id)
+    themes = [t for t in cache.get(run.run_id) if t.theme_id not in hidden]
     filtered = any(v is not None for v in (lang, source, since, until))
     stats = _sizes(
         themes, store.theme_stats(run.run_id, source, lang, _day(since), _day(until, end=True))
@@ -167,6 +169,17 @@ def get_theme(ws: ReadWorkspace, theme_id: str, store: StoreDep, cache: ThemesDe
         children=[t.theme_id for t in themes if t.parent_id == theme.theme_id],
         quotes=[QuotePublic(**q) for q in theme.quotes],
         weekly=[WeekCount(week=w, count=n) for w, n in sorted(weeks.items())],
+        history=[
+            LineagePublic(
+                run_id=e.run_id,
+                kind=e.kind,  # type: ignore[arg-type]
+                other_ids=e.other_ids,
+                overlap=e.overlap,
+                similarity=e.similarity,
+                detail=e.detail,
+            )
+            for e in store.theme_history(ws, theme.theme_id)
+        ],
     )
 
 

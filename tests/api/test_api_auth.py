@@ -66,6 +66,12 @@ def test_every_workspace_route_is_covered() -> None:
         "/runs/{run_id}",
         "/jobs/{job_id}",
         "/uploads",
+        "/themes/{theme_id}/rename",
+        "/themes/{theme_id}/merge",
+        "/themes/{theme_id}/split",
+        "/themes/{theme_id}/pin",
+        "/themes/{theme_id}/hide",
+        "/alerts",
     }
 
 

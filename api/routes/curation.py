@@ -1,0 +1,141 @@
+"""Curation by product managers (`admin` scope): rename, merge, split off, pin or hide a theme.
+
+Each change is recorded (voc.store `curations`), applied to the current run's served themes at
+once, re-applied after every re-cluster, and written to the lineage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Request
+
+from api.deps import AdminWorkspace, CurrentKey, SettingsDep, StoreDep
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    CurationPublic,
+    MergeBody,
+    PinBody,
+    RenameBody,
+    SplitBody,
+)
+from api.themecache import RunThemes
+from voc.pipeline import curate
+from voc.settings import VocSettings
+from voc.store import Store
+
+router = APIRouter(
+    prefix="/v1/workspaces/{ws}/themes/{theme_id}", tags=["curation"], responses=PROBLEM_RESPONSES
+)
+
+
+def _apply(
+    request: Request,
+    store: Store,
+    settings: VocSettings,
+    ws: str,
+    key_id: str,
+    kind: str,
+    theme_id: str,
+    name: str | None = None,
+    target_id: str | None = None,
+    unit_ids: Sequence[str] = (),
+) -> CurationPublic:
+    cur, themes = curate(store, settings, ws, kind, theme_id, key_id, name, target_id, unit_ids)
+    run = store.current_run(ws)
+    assert run is not None
+    # The run's themes changed in place: drop what the app read of them before.
+    request.app.state.themes = RunThemes(store)
+    request.app.state.assigner.forget(run.run_id)
+    return CurationPublic(
+        curation_id=cur.id,
+        kind=cur.kind,  # type: ignore[arg-type]
+        theme_id=cur.theme_id,
+        name=cur.name,
+        target_id=cur.target_id,
+        unit_ids=cur.unit_ids,
+        created_at=cur.created_at,
+        created_by=cur.created_by,
+        run_id=run.run_id,
+        themes=sum(t.level == 0 for t in themes),
+    )
+
+
+@router.post("/rename", response_model=CurationPublic)
+def rename(
+    ws: AdminWorkspace,
+    theme_id: str,
+    body: RenameBody,
+    request: Request,
+    key: CurrentKey,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> CurationPublic:
+    """Show the theme under a new name, now and after every re-cluster."""
+    return _apply(request, store, settings, ws, key.id, "rename", theme_id, name=body.name)
+
+
+@router.post("/merge", response_model=CurationPublic)
+def merge(
+    ws: AdminWorkspace,
+    theme_id: str,
+    body: MergeBody,
+    request: Request,
+    key: CurrentKey,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> CurationPublic:
+    """Serve this theme's units as `target_id` from now on."""
+    return _apply(request, store, settings, ws, key.id, "merge", theme_id, target_id=body.target_id)
+
+
+@router.post("/split", response_model=CurationPublic)
+def split(
+    ws: AdminWorkspace,
+    theme_id: str,
+    body: SplitBody,
+    request: Request,
+    key: CurrentKey,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> CurationPublic:
+    """Move some of this theme's units into a new theme (a new id, returned)."""
+    return _apply(
+        request,
+        store,
+        settings,
+        ws,
+        key.id,
+        "split_off",
+        theme_id,
+        name=body.name,
+        unit_ids=body.unit_ids,
+    )
+
+
+@router.post("/pin", response_model=CurationPublic)
+def pin(
+    ws: AdminWorkspace,
+    theme_id: str,
+    request: Request,
+    key: CurrentKey,
+    store: StoreDep,
+    settings: SettingsDep,
+    body: PinBody | None = None,
+) -> CurationPublic:
+    """Keep this theme's id and name through re-clusters whenever any cluster holds its units."""
+    name = body.name if body else None
+    return _apply(request, store, settings, ws, key.id, "pin", theme_id, name=name)
+
+
+@router.post("/hide", response_model=CurationPublic)
+def hide(
+    ws: AdminWorkspace,
+    theme_id: str,
+    request: Request,
+    key: CurrentKey,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> CurationPublic:
+    """Leave the theme out of theme lists and alerts (its units stay in it)."""
+    return _apply(request, store, settings, ws, key.id, "hide", theme_id)

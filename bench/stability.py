@@ -1,0 +1,137 @@
+"""Stability of theme ids when a week adds 10% new feedback to an unchanged corpus.
+
+    python -m bench.stability [--model NAME] [--new 0.1]
+
+For each corpus (Banking77 train, the demo corpus's gold sentences): cluster a random 90% with
+seed 0, cluster all of it (the 90% plus 10% new) with seed 1, match the two runs with
+voc.registry exactly as the weekly run does (unit overlap over shared units, centroid cosine,
+one-to-one assignment), and report stability: the share of units present in both runs whose
+theme id is unchanged (an unassigned unit counts as changed). Target: >= 0.90.
+
+`ceiling` is the stability of the best one-to-one id assignment any matcher could make (most
+shared units kept, by the Hungarian algorithm on raw overlaps): when the registry is close to
+it, the clusterer's re-cutting of themes, not the matching, is what moves units. Prints a table
+and writes bench/results/stability.json; embeddings are cached as in bench.quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from bench.quality import embed
+from voc.cluster import ThemeClusterer
+from voc.registry import ClusterSnapshot, ThemeSnapshot, match_runs
+from voc.segment import detect_lang
+from voc.settings import CORPORA_DIR
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "stability.json"
+CORPORA = {
+    "banking77-train": ROOT.parent.parent / "shared" / "data" / "banking77" / "train.csv",
+    "demo": CORPORA_DIR / "demo" / "gold.csv",
+}
+
+
+def _groups(labels: np.ndarray, ids: list[str]) -> dict[int, frozenset[str]]:
+    out: dict[int, set[str]] = {}
+    for uid, label in zip(ids, labels.tolist(), strict=True):
+        if label >= 0:
+            out.setdefault(int(label), set()).add(uid)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def measure(texts: list[str], vectors: np.ndarray, new_share: float) -> dict[str, Any]:
+    """Cluster the old part (seed 0), then everything (seed 1), and match the two."""
+    langs = [detect_lang(t) for t in texts]
+    order = np.random.default_rng(0).permutation(len(texts))
+    old = np.sort(order[: int(round(len(texts) * (1 - new_share)))])
+    ids = [str(i) for i in range(len(texts))]
+    t0 = time.perf_counter()
+    before = ThemeClusterer(random_state=0).fit(vectors[old], lang=[langs[i] for i in old])
+    after = ThemeClusterer(random_state=1).fit(vectors, lang=langs)
+    cluster_s = time.perf_counter() - t0
+    old_ids = [ids[i] for i in old]
+    previous = [
+        ThemeSnapshot(f"T-{label:04d}", units, before.centroids_[label], "")
+        for label, units in sorted(_groups(before.labels_, old_ids).items())
+    ]
+    current = [
+        ClusterSnapshot(label, units, after.centroids_[label], "")
+        for label, units in sorted(_groups(after.labels_, ids).items())
+    ]
+    counter = [len(previous)]
+
+    def mint() -> str:
+        counter[0] += 1
+        return f"T-{counter[0]:04d}"
+
+    t0 = time.perf_counter()
+    matching = match_runs(previous, current, mint, previous_units=old_ids, current_units=ids)
+    match_s = time.perf_counter() - t0
+    counts = Counter(e.kind for e in matching.events)
+    shared = frozenset(old_ids)
+    overlap = np.array(
+        [[len(p.unit_ids & c.unit_ids & shared) for c in current] for p in previous], dtype=float
+    )
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    return {
+        "units_before": len(old),
+        "units_after": len(texts),
+        "themes_before": len(previous),
+        "themes_after": len(current),
+        "stability": round(matching.stability, 4),
+        "ceiling": round(float(overlap[rows, cols].sum()) / len(shared), 4),
+        "lineage": {k: counts.get(k, 0) for k in ("continued", "born", "died", "merged", "split")},
+        "cluster_s": round(cluster_s, 2),
+        "match_s": round(match_s, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--new", type=float, default=0.1, help="Share of new units.")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    model_id = ""
+    for name, path in CORPORA.items():
+        with path.open(encoding="utf-8", newline="") as f:
+            texts = [row["text"] for row in csv.DictReader(f)]
+        vectors, model_id = embed(texts, args.model, path)
+        results[name] = measure(texts, vectors, args.new)
+    print(f"stability with {args.new:.0%} new units, {model_id} (target >= 0.90)")
+    print(f"{'corpus':<18}{'units':>13}{'themes':>10}{'stability':>11}{'ceiling':>9}  lineage")
+    for name, r in results.items():
+        lineage = ", ".join(f"{k} {v}" for k, v in r["lineage"].items())
+        print(
+            f"{name:<18}{r['units_before']:>6}->{r['units_after']:<6}"
+            f"{r['themes_before']:>4}->{r['themes_after']:<5}{r['stability']:>10.3f}"
+            f"{r['ceiling']:>9.3f}  {lineage}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "model": model_id,
+                "new_share": args.new,
+                "machine": f"{platform.machine()} {platform.system()}",
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
