@@ -1,7 +1,12 @@
 """The FastAPI app, built by `create_app(settings)`: nothing happens at import time.
 
 The lifespan opens the store (migrating it), loads the embedder once with the loader the CLI
-uses, and starts the job runner; routes reach them through api.deps.
+uses, and starts the job runner; routes reach them through api.deps. It also caps BLAS at
+`api_threads` (default 1) for the app's life: requests run in parallel already, and numpy
+sized its pool when it was imported, so environment variables set now would come too late.
+The cap holds for re-cluster jobs too. uvicorn runs the lifespan in the main thread, which
+matters: the bundled OpenBLAS ignores a thread count set from another thread once the main
+thread has set one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from threadpoolctl import threadpool_limits
 
 from api import errors
 from api.jobs import JobRunner
@@ -61,24 +67,28 @@ def create_app(settings: VocSettings | None = None, embedder: Embedder | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        apply_thread_limits(settings.threads)
-        store = Store.open(settings.resolved_database_url)
-        store.fail_unfinished_jobs("the server stopped before the job finished; start it again")
-        model = embedder or load_embedder(settings.model, threads=settings.threads)
-        model.encode(["warm up"])  # backends load weights lazily; pay that before serving
-        ingestor = Ingestor(store, settings)
-        assigner = ThemeAssigner(model, settings.assign_threshold)
-        app.state.store = store
-        app.state.themes = RunThemes(store)
-        app.state.embedder = model
-        app.state.ingestor = ingestor
-        app.state.assigner = assigner
-        app.state.jobs = JobRunner(store, settings, model, ingestor, assigner, metrics)
+        apply_thread_limits(settings.api_threads)
+        blas = threadpool_limits(settings.api_threads, user_api="blas")
         try:
-            yield
+            store = Store.open(settings.resolved_database_url)
+            store.fail_unfinished_jobs("the server stopped before the job finished; start it again")
+            model = embedder or load_embedder(settings.model, threads=settings.api_threads)
+            model.encode(["warm up"])  # backends load weights lazily; pay that before serving
+            ingestor = Ingestor(store, settings)
+            assigner = ThemeAssigner(model, settings.assign_threshold)
+            app.state.store = store
+            app.state.themes = RunThemes(store)
+            app.state.embedder = model
+            app.state.ingestor = ingestor
+            app.state.assigner = assigner
+            app.state.jobs = JobRunner(store, settings, model, ingestor, assigner, metrics)
+            try:
+                yield
+            finally:
+                app.state.jobs.shutdown()
+                store.close()
         finally:
-            app.state.jobs.shutdown()
-            store.close()
+            blas.restore_original_limits()
 
     app = FastAPI(
         title="voc",

@@ -22,10 +22,10 @@ not the limiter.
     python -m bench.load [--duration 20] [--warmup 3] [--workers 1] [--threads 1]
                          [--scenario themes ...] [--themes-clients 32] [--out FILE]
 
-`--threads` sets the server's VOC_THREADS and BLAS pools (default: the server's own, i.e. the
-shipped configuration). Prints a table and writes bench/results/load.json (with the machine's
-load average before and after, because the numbers mean little on a busy machine). A target
-is judged only at its own number of clients.
+`--threads` sets the server's VOC_THREADS, VOC_API_THREADS and BLAS pools (default: the
+server's own, i.e. the shipped configuration). Prints a table and writes
+bench/results/load.json (with the machine's load average before and after, because the
+numbers mean little on a busy machine). A target is judged only at its own number of clients.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def server_env(data_dir: Path, threads: int | None) -> dict[str, str]:
     it is imported, before the app's lifespan could."""
     env = {"VOC_DATA_DIR": str(data_dir), "VOC_WORKSPACE": WORKSPACE, "VOC_API_RATE_LIMIT": "0"}
     if threads is not None:
-        env["VOC_THREADS"] = str(threads)
+        env["VOC_THREADS"] = env["VOC_API_THREADS"] = str(threads)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
     return env

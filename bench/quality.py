@@ -126,6 +126,14 @@ def bertopic_fit(seed: int) -> Callable[[np.ndarray, list[str]], np.ndarray]:
     return fit
 
 
+def configure_numba_cache(cache_dir: Path) -> None:
+    """Point numba's on-disk cache at a writable directory before numba is first imported:
+    BERTopic's UMAP and HDBSCAN compile numba kernels on first import (tens of seconds); with
+    a cache that is paid once per machine. voc's own clusterer compiles nothing."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir))
+
+
 def timed(
     fit: Callable[[np.ndarray, list[str]], np.ndarray], vectors: np.ndarray, texts: list[str]
 ) -> tuple[np.ndarray, float]:
@@ -158,7 +166,6 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="Do not touch benchmarks.md.")
     args = parser.parse_args()
 
-    from voc.cluster import configure_numba_cache
     from voc.settings import apply_thread_limits
 
     apply_thread_limits(2)

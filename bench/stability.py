@@ -3,7 +3,8 @@
     python -m bench.stability [--model NAME] [--new 0.1]
 
 For each corpus (Banking77 train, the demo corpus's gold sentences): cluster a random 90% with
-seed 0, cluster all of it (the 90% plus 10% new) with seed 1, match the two runs with
+seed 0, cluster all of it (the 90% plus 10% new) with seed 1, the first run's themes voting
+in the consensus as in the weekly run (`--cold` to compare without), match the two runs with
 voc.registry exactly as the weekly run does (unit overlap over shared units, centroid cosine,
 one-to-one assignment), and report stability: the share of units present in both runs whose
 theme id is unchanged (an unassigned unit counts as changed). Target: >= 0.90.
@@ -50,15 +51,22 @@ def _groups(labels: np.ndarray, ids: list[str]) -> dict[int, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
-def measure(texts: list[str], vectors: np.ndarray, new_share: float) -> dict[str, Any]:
-    """Cluster the old part (seed 0), then everything (seed 1), and match the two."""
+def measure(
+    texts: list[str], vectors: np.ndarray, new_share: float, remember: bool = True
+) -> dict[str, Any]:
+    """Cluster the old part (seed 0), then everything (seed 1, the old themes voting as in
+    the weekly run unless `remember` is off), and match the two."""
     langs = [detect_lang(t) for t in texts]
     order = np.random.default_rng(0).permutation(len(texts))
     old = np.sort(order[: int(round(len(texts) * (1 - new_share)))])
     ids = [str(i) for i in range(len(texts))]
     t0 = time.perf_counter()
     before = ThemeClusterer(random_state=0).fit(vectors[old], lang=[langs[i] for i in old])
-    after = ThemeClusterer(random_state=1).fit(vectors, lang=langs)
+    init = np.full(len(texts), -1, dtype=np.int64)
+    init[old] = before.labels_
+    after = ThemeClusterer(random_state=1).fit(
+        vectors, lang=langs, previous=init if remember else None
+    )
     cluster_s = time.perf_counter() - t0
     old_ids = [ids[i] for i in old]
     previous = [
@@ -101,6 +109,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--new", type=float, default=0.1, help="Share of new units.")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="The second run ignores the first one's themes (for comparison).",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     model_id = ""
@@ -108,7 +121,7 @@ def main() -> None:
         with path.open(encoding="utf-8", newline="") as f:
             texts = [row["text"] for row in csv.DictReader(f)]
         vectors, model_id = embed(texts, args.model, path)
-        results[name] = measure(texts, vectors, args.new)
+        results[name] = measure(texts, vectors, args.new, remember=not args.cold)
     print(f"stability with {args.new:.0%} new units, {model_id} (target >= 0.90)")
     print(f"{'corpus':<18}{'units':>13}{'themes':>10}{'stability':>11}{'ceiling':>9}  lineage")
     for name, r in results.items():
@@ -124,6 +137,7 @@ def main() -> None:
             {
                 "model": model_id,
                 "new_share": args.new,
+                "previous_votes": not args.cold,
                 "machine": f"{platform.machine()} {platform.system()}",
                 "results": results,
             },

@@ -24,12 +24,3 @@ def store(settings: VocSettings) -> Iterator[Store]:
     store = Store.open(settings.resolved_database_url)
     yield store
     store.close()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def numba_cache() -> None:
-    """UMAP compiles numba kernels on first import; cache them once for the whole run (and
-    across runs on one machine) instead of in every test's temporary directory."""
-    from voc.cluster import configure_numba_cache
-
-    configure_numba_cache(TESTS_DIR.parent / ".voc" / "numba-cache")

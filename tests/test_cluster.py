@@ -237,3 +237,19 @@ def test_refinement_runs_on_monolingual_corpora_only(
 def test_stage_timings_are_reported(fitted: ThemeClusterer) -> None:
     assert set(fitted.timings_) == {"graph", "communities", "refine", "assign", "parents"}
     assert all(seconds >= 0 for seconds in fitted.timings_.values())
+
+
+def test_previous_themes_are_kept_and_new_units_placed(
+    fitted: ThemeClusterer, blobs: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, truth = blobs
+    init = fitted.labels_.copy()
+    init[::10] = -1
+    again = ThemeClusterer(random_state=5).fit(X, previous=init)
+    assert adjusted_rand_score(again.labels_, fitted.labels_) == 1.0
+    assert adjusted_rand_score(again.labels_, truth) == 1.0
+
+
+def test_previous_must_have_one_theme_per_row(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    with pytest.raises(ValueError, match="previous must have one theme per row"):
+        ThemeClusterer().fit(blobs[0], previous=[0, 1])

@@ -84,3 +84,24 @@ def test_consensus_is_deterministic_for_a_seed_and_finds_the_cliques() -> None:
 def test_non_positive_resolution_is_refused() -> None:
     with pytest.raises(ValueError, match="resolution must be positive"):
         louvain(_graph([(0, 1)], 2), 0.0, 0)
+
+
+def test_previous_partition_is_kept_where_todays_graph_allows_it() -> None:
+    """Two cliques joined by a bridge of moderate weight: alone the runs split them; a previous
+    run that held them together keeps them together; new nodes are placed by today's graph."""
+    graph, truth = _cliques([8, 8, 8])
+    alone = consensus_communities(graph, 1.0, 5, random_state=0)
+    assert _same_partition(alone, truth)
+    previous = truth.copy()
+    previous[[0, 9, 17]] = -1
+    kept = consensus_communities(graph, 1.0, 5, random_state=0, previous=previous)
+    assert _same_partition(kept, truth)
+
+
+def test_previous_votes_cannot_glue_what_today_has_no_edge_for() -> None:
+    graph, truth = _cliques([8, 8])
+    graph = graph.tolil()
+    graph[7, 8] = graph[8, 7] = 0
+    previous = np.zeros(16, dtype=np.int64)
+    labels = consensus_communities(graph.tocsr(), 1.0, 5, random_state=0, previous=previous)
+    assert _same_partition(labels, truth)

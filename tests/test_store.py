@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import numpy as np
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from voc.store import Store, metadata
+from voc.store import LiveAssignment, Store, embeddings, live_assignments, metadata
 from voc.types import FeedbackRecord, FeedbackUnit, Location, Reject, Turn
 
 
@@ -71,3 +75,95 @@ def test_curations_come_back_in_order_and_split_ids_count_toward_the_theme_count
     assert store.list_curations("test") == [second]
     assert [c.active for c in store.list_curations("test", active_only=False)] == [False, True]
     assert store.list_curations("other") == []
+
+
+def _two_unit_record() -> tuple[FeedbackRecord, list[FeedbackUnit]]:
+    record = _record("提现一直没到账。客服也不回复。")
+    units = [
+        FeedbackUnit(
+            "r1:0", "r1", "test", 0, 0, 8, "提现一直没到账。", "提现一直没到账。", "zh", "C-1"
+        ),
+        FeedbackUnit(
+            "r1:1", "r1", "test", 1, 8, 15, "客服也不回复。", "客服也不回复。", "zh", "C-1"
+        ),
+    ]
+    return record, units
+
+
+def test_eight_threads_caching_overlapping_vectors_all_succeed_and_store_each_once(
+    store: Store,
+) -> None:
+    """Ten rounds, because one round of the old check-then-insert lost the race only
+    about every other time."""
+    hashes = [f"{i:032x}" for i in range(400)]
+    start = threading.Barrier(8, timeout=5)
+
+    def cache(worker: int) -> None:
+        for first in range(0, 400, 40):
+            mine = hashes[first + worker * 4 : first + worker * 4 + 12]
+            vectors = {h: np.full(4, int(h, 16), dtype=np.float32).tobytes() for h in mine}
+            start.wait()
+            store.cache_vectors("model-a", 4, vectors)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(cache, range(8)))
+
+    cached = store.cached_vectors("model-a", hashes)
+    assert {h: np.frombuffer(v, dtype=np.float32).tolist() for h, v in cached.items()} == {
+        h: [float(i)] * 4 for i, h in enumerate(hashes)
+    }
+    with store.connection() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(embeddings)).scalar_one()
+    assert stored == 400
+
+
+def test_a_workspace_ensured_by_eight_threads_at_once_exists_once(store: Store) -> None:
+    start = threading.Barrier(8, timeout=5)
+
+    def ensure(_: int) -> None:
+        start.wait()
+        store.ensure_workspace("fresh")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(ensure, range(8)))
+    assert store.workspace_ids() == ["fresh"]
+
+
+def test_a_record_another_writer_stored_meanwhile_is_skipped_with_its_units(
+    store: Store,
+) -> None:
+    store.ensure_workspace("test")
+    record, units = _two_unit_record()
+    assert store.write_batch("test", "ticket", None, [record], units, []) == {"r1"}
+    assert store.write_batch("test", "ticket", None, [record], units, []) == set()
+    assert (store.count("test"), store.count("test", "units")) == (1, 2)
+
+
+def test_a_later_live_assignment_replaces_the_earlier_one(store: Store) -> None:
+    store.ensure_workspace("test")
+    record, units = _two_unit_record()
+    store.write_batch("test", "ticket", None, [record], units, [])
+    store.write_live_assignments([LiveAssignment("r1:0", "test", None, None, 0.0)])
+    store.write_live_assignments(
+        [
+            LiveAssignment("r1:0", "test", None, None, 0.125),
+            LiveAssignment("r1:1", "test", None, None, 0.5),
+        ]
+    )
+    with store.connection() as conn:
+        rows = conn.execute(
+            sa.select(live_assignments.c.unit_id, live_assignments.c.similarity).order_by(
+                live_assignments.c.unit_id
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("r1:0", 0.125), ("r1:1", 0.5)]
+
+
+def test_units_never_placed_are_found_but_pending_ones_are_not(store: Store) -> None:
+    store.ensure_workspace("test")
+    record, units = _two_unit_record()
+    store.write_batch("test", "ticket", None, [record], units, [])
+    assert [u.id for u in store.unplaced_units("test", ["r1"], None)] == ["r1:0", "r1:1"]
+    store.write_live_assignments([LiveAssignment("r1:0", "test", None, None, 0.0)])
+    assert [u.id for u in store.unplaced_units("test", ["r1"], "run-x")] == ["r1:1"]
+    assert store.unplaced_units("other", ["r1"], None) == []

@@ -145,7 +145,10 @@ def test_a_new_problem_is_born_and_emerging_with_its_quotes_the_week_it_starts(
     ]
     assert face, [a.message for a in emerging]
     alert = face[0]
-    assert alert.theme_id in week6.ids("born") | week6.ids("split")
+    # Emerging means born recently and growing: the theme was born (or split off) this week or
+    # last week, when a few of its first units may already have formed it.
+    recent = set().union(*(sim.weeks[w].ids(k) for w in (5, 6) for k in ("born", "split")))
+    assert alert.theme_id in recent
     assert alert.label == "2026-W33" and alert.count >= 5
     quotes = week6.themes[alert.theme_id].quotes
     assert len(quotes) == 5
@@ -188,7 +191,9 @@ def test_stability_and_lineage_are_reported_for_every_run(sim: Simulation) -> No
         summary = sim.weeks[week].summary
         assert summary.stability is not None and 0.4 <= summary.stability <= 1.0
         assert summary.lineage["continued"] >= 5
-        assert set(summary.timings) == {"load", "embed", "cluster", "describe"}
+        steps = {k for k in summary.timings if not k.startswith("cluster.")}
+        assert steps == {"load", "embed", "cluster", "describe"}
+        assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(summary.timings)
         assert summary.units == len(sim.weeks[week].served)
     merged = [
         (week, e)

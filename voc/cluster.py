@@ -28,10 +28,8 @@ learned state with a trailing underscore, nothing read from global state.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -43,18 +41,6 @@ MIN_ROWS = 10
 
 MIN_THEME_FLOOR = 5
 """Smallest theme size ever chosen automatically: fewer units are an anecdote, not a theme."""
-
-
-def configure_numba_cache(cache_dir: Path) -> None:
-    """Point numba's on-disk cache at a writable directory before numba is first imported.
-
-    The clusterer no longer compiles numba code, but UMAP (the bench's BERTopic reference) and
-    other numba users compile on first import (tens of seconds); with a writable cache that
-    cost is paid once per machine instead of once per process. Has no effect once numba has
-    been imported, so call it at start-up.
-    """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir))
 
 
 def check_embeddings(X: np.ndarray, min_rows: int = 1) -> np.ndarray:
@@ -390,17 +376,29 @@ class ThemeClusterer:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
 
     def fit(
-        self, X: np.ndarray, y: object = None, lang: Sequence[str] | np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        y: object = None,
+        lang: Sequence[str] | np.ndarray | None = None,
+        previous: Sequence[int] | np.ndarray | None = None,
     ) -> ThemeClusterer:
         """Learn themes from L2-normalised embeddings.
 
         `lang`, one language code per row (e.g. "zh", "en"), removes each language's mean
         vector before clustering; on MASSIVE zh+en it lifts the share of translation pairs that
-        land in the same theme. `y` is ignored (scikit-learn convention).
+        land in the same theme. `previous`, one theme per row from the last run (-1 for a new or
+        unassigned unit), votes in the consensus (see `voc.louvain.consensus_communities`),
+        so a weekly run keeps last week's themes where today's data does not clearly disagree.
+        `y` is ignored (scikit-learn convention).
         """
         self._check_params()
         X = check_embeddings(X, MIN_ROWS)
         n = X.shape[0]
+        before = None if previous is None else np.asarray(previous, dtype=np.int64)
+        if before is not None and before.shape != (n,):
+            raise ValueError(
+                f"previous must have one theme per row: {before.shape[0]} for {n} rows"
+            )
         self.lang_means_: dict[str, np.ndarray] = {}
         if lang is not None:
             X, self.lang_means_ = center_languages(X, lang)
@@ -415,12 +413,13 @@ class ThemeClusterer:
         graph = neighbor_graph(*nearest_neighbors(X, self.n_neighbors))
         self.timings_["graph"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        labels = self._communities(X, graph)
+        labels = self._communities(X, graph, before)
         self.timings_["communities"] = time.perf_counter() - clock
         if self.refined_ and labels.max(initial=-1) >= 1:
             clock = time.perf_counter()
             Z = discriminant_space(X, labels)
-            labels = self._communities(X, neighbor_graph(*nearest_neighbors(Z, self.n_neighbors)))
+            refined_graph = neighbor_graph(*nearest_neighbors(Z, self.n_neighbors))
+            labels = self._communities(X, refined_graph, before)
             self.timings_["refine"] = time.perf_counter() - clock
         clock = time.perf_counter()
         labels, k = _compact(labels)
@@ -440,11 +439,15 @@ class ThemeClusterer:
         self.timings_["parents"] = time.perf_counter() - clock
         return self
 
-    def _communities(self, X: np.ndarray, graph: sparse.csr_matrix) -> np.ndarray:
+    def _communities(
+        self, X: np.ndarray, graph: sparse.csr_matrix, previous: np.ndarray | None
+    ) -> np.ndarray:
         """Consensus communities of the graph, small ones dissolved, themes whose centroids in
         X are near-duplicates merged; all units in one theme when nothing reaches the minimum
         size."""
-        labels = consensus_communities(graph, self.resolution_, self.n_runs, self.random_state)
+        labels = consensus_communities(
+            graph, self.resolution_, self.n_runs, self.random_state, previous
+        )
         labels = dissolve_small(labels, self.min_theme_size_)
         if not (labels >= 0).any():
             return np.zeros(X.shape[0], dtype=np.int64)

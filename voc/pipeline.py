@@ -27,7 +27,7 @@ import numpy as np
 
 from voc import __version__
 from voc.alerts import DeliveryReport, post_alerts
-from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages, configure_numba_cache
+from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages
 from voc.embed import CachedEmbedder, Embedder
 from voc.errors import InputError, NotFoundError, StoreError
 from voc.ids import fingerprint, record_id, text_hash, unit_id
@@ -138,8 +138,8 @@ class Ingestor:
 
     One Ingestor may serve many threads (the API): the duplicate check and the write of a
     batch run under a per-workspace lock, so two requests sending the same record at once
-    store it once. Separate processes can still race; the store's primary keys then refuse
-    the second write.
+    store it once. Separate processes can still race; the store then skips the record the
+    other one wrote (same id, same content), so both requests succeed.
     """
 
     def __init__(self, store: Store, settings: VocSettings) -> None:
@@ -306,6 +306,10 @@ class Ingestor:
         Beyond the content-hash check every ingestion makes, a record whose source and
         external id are already stored is a duplicate even if its text changed: a client
         resending a ticket it already sent must not create a second one.
+
+        A duplicate whose units were never placed in a theme (the request that stored it
+        failed after committing, before assigning) carries those units, so assigning this
+        request's units retries the placement: a client's retry heals the failure.
         """
         started = time.perf_counter()
         tz = ZoneInfo(self.settings.default_tz)
@@ -323,6 +327,7 @@ class Ingestor:
             raise
         for i, outcome in zip(fresh, processed, strict=True):
             outcomes[i] = outcome
+        self._attach_unplaced_units([o for o in outcomes if o is not None], workspace_id)
         early = len(drafts) - len(fresh)
         summary.read += early
         summary.duplicate += early
@@ -342,6 +347,23 @@ class Ingestor:
             summary.seconds,
         )
         return summary, done
+
+    def _attach_unplaced_units(self, outcomes: Sequence[ItemOutcome], workspace_id: str) -> None:
+        """Give each stored duplicate its units that have no live assignment and are not in
+        the current run; a record accepted in this batch is placed by this request already,
+        and a record sent twice gets its units once."""
+        accepted = {o.record_id for o in outcomes if o.status == "accepted"}
+        duplicates = {
+            o.record_id: o
+            for o in outcomes
+            if o.status == "duplicate" and o.record_id and o.record_id not in accepted
+        }
+        if not duplicates:
+            return
+        run = self.store.current_run(workspace_id)
+        run_id = run.run_id if run else None
+        for unit in self.store.unplaced_units(workspace_id, duplicates, run_id):
+            duplicates[unit.record_id].units.append(unit)
 
     def _prepare(
         self, draft: RecordDraft, summary: IngestSummary, received_at: datetime
@@ -650,14 +672,16 @@ def recluster(
         timings["embed"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        configure_numba_cache(settings.data_dir / "numba-cache")
         clusterer = ThemeClusterer(random_state=seed, **(clusterer_params or {}))
         if progress:
             progress("cluster", 0, 1)
-        clusterer.fit(vectors, lang=[u.lang for u in units])
+        previous_themes = _previous_themes(store, previous, units)
+        run.params["previous_run"] = previous.run_id if previous else None
+        clusterer.fit(vectors, lang=[u.lang for u in units], previous=previous_themes)
         if progress:
             progress("cluster", 1, 1)
         timings["cluster"] = time.perf_counter() - clock
+        timings.update({f"cluster.{k}": v for k, v in clusterer.timings_.items()})
 
         clock = time.perf_counter()
         tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
@@ -754,6 +778,19 @@ def _lineage_rows(run_id: str, level: int, events: Iterable[LineageEvent]) -> li
         )
         for e in events
     ]
+
+
+def _previous_themes(
+    store: Store, previous: Run | None, units: Sequence[FeedbackUnit]
+) -> np.ndarray | None:
+    """Each unit's matched theme in the previous run as 0..k-1 (-1 new or unassigned); they
+    vote in this run's consensus so that a week of new feedback re-cuts only the themes it
+    clearly changes. None without a previous run."""
+    if previous is None:
+        return None
+    members, _ = store.cluster_members(previous.run_id)
+    theme_of = {unit: number for number, ids in enumerate(members.values()) for unit in ids}
+    return np.array([theme_of.get(u.id, -1) for u in units], dtype=np.int64)
 
 
 def _build_themes(
@@ -1183,7 +1220,6 @@ def cluster_csv(
             f"{MIN_ROWS} are needed to find themes."
         )
     vectors = embed_units(units, embedder, progress)
-    configure_numba_cache(settings.data_dir / "numba-cache")
     clusterer = ThemeClusterer(random_state=seed).fit(vectors, lang=[u.lang for u in units])
     tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
     labels = {

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
@@ -528,22 +529,37 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT that can skip or update rows whose key exists, in one statement: a
+        check-then-insert lets two concurrent writers (threads or worker processes) both see
+        a key missing and the second then fail on the primary key."""
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            return sqlite.insert(table)
+        if name == "postgresql":
+            return postgresql.insert(table)
+        raise StoreError(
+            f"database {self.url!r} is {name}; voc supports SQLite and PostgreSQL only, "
+            "whose INSERT ... ON CONFLICT keeps concurrent writes safe."
+        )
+
     # -- workspaces --------------------------------------------------------------------------
 
     def ensure_workspace(self, workspace_id: str, name: str | None = None) -> None:
-        with self.engine.begin() as conn:
+        """Create the workspace unless it exists; the read first spares every request a write,
+        the insert skips a workspace a concurrent request created in between."""
+        with self.engine.connect() as conn:
             exists = conn.execute(
                 sa.select(workspaces.c.id).where(workspaces.c.id == workspace_id)
             ).first()
-            if exists is None:
-                conn.execute(
-                    workspaces.insert().values(
-                        id=workspace_id,
-                        name=name or workspace_id,
-                        settings={},
-                        created_at=_now(),
-                    )
-                )
+        if exists is not None:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert(workspaces)
+                .values(id=workspace_id, name=name or workspace_id, settings={}, created_at=_now())
+                .on_conflict_do_nothing(index_elements=[workspaces.c.id])
+            )
 
     def workspace_ids(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -619,18 +635,27 @@ class Store:
         batch_records: Sequence[FeedbackRecord],
         batch_units: Sequence[FeedbackUnit],
         batch_rejects: Sequence[Reject],
-    ) -> None:
-        """Write one batch in one transaction: all of it lands, or none of it."""
+    ) -> set[str]:
+        """Write one batch in one transaction: all of it lands, or none of it. Returns the ids
+        of the records written: one another process stored meanwhile (ids are content hashes,
+        so it is the same record) is skipped with its units instead of failing the batch."""
         by_id = {r.id: r for r in batch_records}
+        written: set[str] = set()
         try:
             with self.engine.begin() as conn:
                 if batch_records:
-                    conn.execute(
-                        records.insert(), [_record_row(r, ingest_id) for r in batch_records]
+                    written = set(
+                        conn.execute(
+                            self._insert(records)
+                            .on_conflict_do_nothing(index_elements=[records.c.id])
+                            .returning(records.c.id),
+                            [_record_row(r, ingest_id) for r in batch_records],
+                        ).scalars()
                     )
-                if batch_units:
+                fresh_units = [u for u in batch_units if u.record_id in written]
+                if fresh_units:
                     conn.execute(
-                        units.insert(), [_unit_row(u, by_id[u.record_id]) for u in batch_units]
+                        units.insert(), [_unit_row(u, by_id[u.record_id]) for u in fresh_units]
                     )
                 if batch_rejects:
                     conn.execute(
@@ -639,6 +664,7 @@ class Store:
                     )
         except OperationalError as exc:
             raise StoreError(f"cannot write to database {self.url!r}: {exc.orig}") from exc
+        return written
 
     def count(self, workspace_id: str, table: str = "records") -> int:
         tbl = {"records": records, "units": units, "rejects": rejects}[table]
@@ -736,18 +762,19 @@ class Store:
         return found
 
     def cache_vectors(self, model_id: str, dim: int, vectors: dict[str, bytes]) -> None:
-        """Add vectors to the cache; a hash cached meanwhile (a concurrent run) is kept."""
+        """Add vectors to the cache; a hash cached meanwhile (a concurrent request or run) is
+        kept, atomically, since the same text embeds to the same vector."""
         if not vectors:
             return
-        known = self.cached_vectors(model_id, vectors)
         rows = [
             {"text_hash": h, "model_id": model_id, "dim": dim, "vector": v}
             for h, v in vectors.items()
-            if h not in known
         ]
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(embeddings.insert(), rows)
+        statement = self._insert(embeddings).on_conflict_do_nothing(
+            index_elements=[embeddings.c.text_hash, embeddings.c.model_id]
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, rows)
 
     # -- runs and themes ---------------------------------------------------------------------
 
@@ -1067,20 +1094,21 @@ class Store:
     # -- live assignments (between runs) ------------------------------------------------------
 
     def write_live_assignments(self, rows: Sequence[LiveAssignment]) -> None:
-        """Insert or replace each unit's live assignment."""
+        """Insert or replace each unit's live assignment, in one upsert: two requests
+        assigning the same unit at once both succeed and the later one's row is kept."""
         if not rows:
             return
         now = _now()
+        statement = self._insert(live_assignments)
+        statement = statement.on_conflict_do_update(
+            index_elements=[live_assignments.c.unit_id],
+            set_={
+                name: statement.excluded[name]
+                for name in ("workspace_id", "run_id", "theme_id", "similarity", "assigned_at")
+            },
+        )
         with self.engine.begin() as conn:
-            conn.execute(
-                live_assignments.delete().where(
-                    live_assignments.c.unit_id.in_([r.unit_id for r in rows])
-                )
-            )
-            conn.execute(
-                live_assignments.insert(),
-                [{**dataclasses.asdict(r), "assigned_at": now} for r in rows],
-            )
+            conn.execute(statement, [{**dataclasses.asdict(r), "assigned_at": now} for r in rows])
 
     def stale_live_units(self, workspace_id: str, run_id: str) -> list[FeedbackUnit]:
         """Units with a live assignment from another run (or none) that `run_id` did not
@@ -1098,6 +1126,33 @@ class Store:
                 .order_by(units.c.id)
             )
             return [_unit_from_row(r) for r in rows]
+
+    def unplaced_units(
+        self, workspace_id: str, record_ids: Iterable[str], run_id: str | None
+    ) -> list[FeedbackUnit]:
+        """Units of these records that neither have a live assignment (pending counts as one)
+        nor were clustered by `run_id`: never placed, e.g. their request failed after the
+        records were committed."""
+        found: list[FeedbackUnit] = []
+        placed = sa.select(live_assignments.c.unit_id).where(
+            live_assignments.c.unit_id == units.c.id
+        )
+        clustered = sa.select(assignments.c.unit_id).where(
+            assignments.c.run_id == run_id, assignments.c.unit_id == units.c.id
+        )
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(record_ids))):
+                query = (
+                    sa.select(units)
+                    .where(units.c.workspace_id == workspace_id)
+                    .where(units.c.record_id.in_(chunk))
+                    .where(~placed.exists())
+                )
+                if run_id is not None:
+                    query = query.where(~clustered.exists())
+                rows = conn.execute(query.order_by(units.c.record_id, units.c.idx))
+                found.extend(_unit_from_row(r) for r in rows)
+        return found
 
     def _members(self, run_id: str) -> sa.Subquery:
         """(unit_id, theme_id, score, provisional) for every unit in a theme of the run: the
@@ -1314,20 +1369,21 @@ class Store:
     ) -> None:
         """Keep the first response under a key; a concurrent twin that lost the race is
         dropped (its records were duplicates of the winner's anyway)."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    idempotency_keys.insert().values(
-                        workspace_id=workspace_id,
-                        key=key,
-                        request_hash=request_hash,
-                        status_code=status_code,
-                        response=response,
-                        created_at=_now(),
-                    )
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert(idempotency_keys)
+                .values(
+                    workspace_id=workspace_id,
+                    key=key,
+                    request_hash=request_hash,
+                    status_code=status_code,
+                    response=response,
+                    created_at=_now(),
                 )
-        except IntegrityError:
-            return
+                .on_conflict_do_nothing(
+                    index_elements=[idempotency_keys.c.workspace_id, idempotency_keys.c.key]
+                )
+            )
 
     # -- jobs --------------------------------------------------------------------------------
 

@@ -199,3 +199,29 @@ def test_the_same_batch_sent_concurrently_is_stored_once(api: Api) -> None:
     for i in range(5):
         statuses = sorted(body["items"][i]["status"] for body in bodies)
         assert statuses == ["accepted", "duplicate", "duplicate", "duplicate"]
+
+
+def test_resending_a_batch_whose_assignment_never_ran_places_its_units(api: Api) -> None:
+    records = [
+        {"source": "ticket", "external_id": "HEAL-1", "text": "退款申请提交一周了还没到账。"},
+        {"source": "review", "text": "Glaciers carve valleys over thousands of years."},
+    ]
+    ingestor = api.client.app.state.ingestor  # type: ignore[attr-defined]
+    _, stored = ingestor.submit(records, "acme")
+    unit_ids = [[u.id for u in o.units] for o in stored]
+    run = api.store.current_run("acme")
+    assert run is not None
+    record_ids = [o.record_id for o in stored]
+    assert len(api.store.unplaced_units("acme", record_ids, run.run_id)) == 2
+
+    retry = _post(api, records)
+    assert [i["status"] for i in retry["items"]] == ["duplicate", "duplicate"]
+    assert [[u["unit_id"] for u in i["units"]] for i in retry["items"]] == unit_ids
+    assert [[u["status"] for u in i["units"]] for i in retry["items"]] == [
+        ["assigned"],
+        ["pending"],
+    ]
+    assert api.store.unplaced_units("acme", record_ids, run.run_id) == []
+
+    again = _post(api, records)
+    assert [i["units"] for i in again["items"]] == [[], []]

@@ -56,12 +56,18 @@ def test_a_run_is_queued_refused_twice_and_then_served(api: Api) -> None:
     run_id = job["result"]["run_id"]
     assert run_id == params["run_id"]
     run = api.client.get(f"{BETA}/runs/{run_id}", headers=headers).json()
-    assert (run["status"], run["is_current"], run["params"]) == ("done", True, {"seed": 1})
+    assert (run["status"], run["is_current"], run["params"]) == (
+        "done",
+        True,
+        {"seed": 1, "previous_run": None},
+    )
     assert (run["job_id"], run["progress"]) == (
         job["job_id"],
         {"step": "cluster", "done": 1, "total": 1},
     )
-    assert set(run["timings"]) == {"load", "embed", "cluster", "describe"}
+    steps = {k for k in run["timings"] if not k.startswith("cluster.")}
+    assert steps == {"load", "embed", "cluster", "describe"}
+    assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(run["timings"])
     assert run["n_units"] == api.store.count("beta", "units")
     themes = api.client.get(f"{BETA}/themes", headers=headers).json()
     assert themes["run_id"] == run_id and themes["count"] == len(api.store.list_themes(run_id))

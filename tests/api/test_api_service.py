@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from threadpoolctl import threadpool_info, threadpool_limits
 from typer.testing import CliRunner
 
 from api.main import create_app
 from tests.api.conftest import Api
 from voc.cli import app as cli
+from voc.embed import Embedder
 from voc.keys import hash_secret, parse_token
 from voc.settings import VocSettings, get_settings
 from voc.store import Store
@@ -129,3 +132,26 @@ def test_readyz_is_a_503_problem_until_the_lifespan_has_run() -> None:
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:voc:problem:not_ready"
+
+
+def _blas_threads() -> set[int]:
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_the_app_caps_blas_at_api_threads_while_it_serves(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """The lifespan runs here, in the main thread, as under `voc serve`: this OpenBLAS ignores
+    a thread count set from another thread (TestClient's) once the main thread has set one."""
+    app = create_app(VocSettings(data_dir=tmp_path, api_threads=1, _env_file=None), embedder)
+    inside: list[set[int]] = []
+
+    async def serve() -> None:
+        async with app.router.lifespan_context(app):
+            inside.append(_blas_threads())
+
+    with threadpool_limits(2, user_api="blas"):
+        assert _blas_threads() == {2}
+        asyncio.run(serve())
+        assert inside == [{1}]
+        assert _blas_threads() == {2}
