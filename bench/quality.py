@@ -39,6 +39,8 @@ RESULTS = ROOT / "bench" / "results"
 CACHE = RESULTS / "embeddings"
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 TABLE_MARKER = "<!-- quality rows: bench/quality.py appends below -->"
+THREADS = 2
+"""BLAS/numba threads for both methods (voc's Louvain runs are single-threaded Python)."""
 
 
 def singletons(labels: np.ndarray) -> np.ndarray:
@@ -164,11 +166,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="Use the first N rows only.")
     parser.add_argument("--no-bertopic", action="store_true")
     parser.add_argument("--no-record", action="store_true", help="Do not touch benchmarks.md.")
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="Skip the traced fit (slow on large corpora: tracing slows Python-heavy code).",
+    )
     args = parser.parse_args()
 
     from voc.settings import apply_thread_limits
 
-    apply_thread_limits(2)
+    apply_thread_limits(THREADS)
     configure_numba_cache(ROOT / ".voc" / "numba-cache")
     with args.data.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))[: args.limit]
@@ -190,7 +197,8 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     labels_by_seed: dict[str, list[np.ndarray]] = {name: [] for name in methods}
     peaks = {
-        name: traced_peak(make(args.seeds[0]), vectors, texts) for name, make in methods.items()
+        name: float("nan") if args.no_memory else traced_peak(make(args.seeds[0]), vectors, texts)
+        for name, make in methods.items()
     }
     for seed in args.seeds:
         for name, make in methods.items():

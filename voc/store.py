@@ -614,17 +614,26 @@ class Store:
         self, workspace_id: str, fingerprints: Iterable[str]
     ) -> dict[str, str]:
         """fingerprint -> id of the earliest stored record with it."""
+        return self._earliest_records(
+            records.c.fingerprint, fingerprints, records.c.workspace_id == workspace_id
+        )
+
+    def _earliest_records(
+        self, column: sa.Column[Any], values: Iterable[str], *conditions: Any
+    ) -> dict[str, str]:
+        """value of `column` -> id of the earliest stored record (matching `conditions`) with
+        it: the record a later duplicate points at."""
         found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(fingerprints)):
+            for chunk in _chunks(list(values)):
                 rows = conn.execute(
-                    sa.select(records.c.fingerprint, records.c.id)
-                    .where(records.c.workspace_id == workspace_id)
-                    .where(records.c.fingerprint.in_(chunk))
+                    sa.select(column, records.c.id)
+                    .where(*conditions)
+                    .where(column.in_(chunk))
                     .order_by(records.c.received_at, records.c.id)
                 )
-                for fingerprint, record_id in rows:
-                    found.setdefault(fingerprint, record_id)
+                for value, record_id in rows:
+                    found.setdefault(value, record_id)
         return found
 
     def write_batch(
@@ -1295,19 +1304,12 @@ class Store:
         self, workspace_id: str, source: str, external_ids: Iterable[str]
     ) -> dict[str, str]:
         """external id -> id of the earliest stored record of this source with it."""
-        found: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(external_ids)):
-                rows = conn.execute(
-                    sa.select(records.c.external_id, records.c.id)
-                    .where(records.c.workspace_id == workspace_id)
-                    .where(records.c.source == source)
-                    .where(records.c.external_id.in_(chunk))
-                    .order_by(records.c.received_at, records.c.id)
-                )
-                for external_id, rid in rows:
-                    found.setdefault(external_id, rid)
-        return found
+        return self._earliest_records(
+            records.c.external_id,
+            external_ids,
+            records.c.workspace_id == workspace_id,
+            records.c.source == source,
+        )
 
     # -- API keys ----------------------------------------------------------------------------
 
