@@ -266,6 +266,14 @@ class RunPublic(BaseModel):
     n_themes: int
     unassigned: int
     error: str | None
+    stability: float | None = Field(
+        None,
+        description="Share of the units present in this run and the previous one that kept "
+        "their theme id (None for a workspace's first run).",
+    )
+    data_until: datetime | None = Field(
+        None, description="Date of the newest feedback unit the run covers."
+    )
     job_id: str | None = Field(None, description="The job that ran it, when queued by the API.")
     progress: dict[str, Any] = Field(
         default_factory=dict,

@@ -1397,7 +1397,7 @@ def workspace_alerts(store: Store, workspace_id: str) -> list[Alert]:
     hidden = store.hidden_themes(run.run_id)
     born = {k: v.date() for k, v in store.births(workspace_id).items()}
     alerts = [a for a in detect_alerts(points, names=names, born=born) if a.theme_id not in hidden]
-    _, data_until = store.run_extras(run.run_id)
+    data_until = run.data_until
     if data_until is not None:
         events = [
             LineageEvent(e.kind, e.theme_id)  # type: ignore[arg-type]
@@ -1459,7 +1459,7 @@ class RunSummary:
 
 
 def run_summary(store: Store, run: Run, skipped: bool = False) -> RunSummary:
-    stability, _ = store.run_extras(run.run_id)
+    stability = run.stability
     events = [e for e in store.lineage(run.run_id) if e.level == 0]
     return RunSummary(
         workspace_id=run.workspace_id,

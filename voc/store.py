@@ -826,6 +826,7 @@ class Store:
                 .values(is_current=False)
             )
             run.status, run.is_current = "done", True
+            run.stability, run.data_until = info.stability, info.data_until
             conn.execute(
                 runs.update()
                 .where(runs.c.id == run.run_id)
@@ -934,16 +935,6 @@ class Store:
             for theme_id, when in rows:
                 out.setdefault(theme_id, when)
             return out
-
-    def run_extras(self, run_id: str) -> tuple[float | None, datetime | None]:
-        """(stability, data_until) of a run; both None for runs made before lineage."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(runs.c.stability, runs.c.data_until).where(runs.c.id == run_id)
-            ).first()
-        if row is None:
-            raise NotFoundError(f"run {run_id!r} not found")
-        return row[0], row[1]
 
     def hidden_themes(self, run_id: str) -> set[str]:
         with self.engine.connect() as conn:
@@ -1669,6 +1660,8 @@ def _run_from_row(row: sa.Row[Any]) -> Run:
         unassigned=row.unassigned,
         is_current=row.is_current,
         error=row.error,
+        stability=row.stability,
+        data_until=row.data_until,
     )
 
 

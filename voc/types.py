@@ -132,6 +132,10 @@ class Run:
     unassigned: int = 0
     is_current: bool = False
     error: str | None = None
+    stability: float | None = None
+    """Share of the units present in this run and the previous one that kept their theme id."""
+    data_until: datetime | None = None
+    """Date of the newest unit the run covers: the week of data it stands for."""
 
 
 @dataclass(slots=True)

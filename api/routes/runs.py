@@ -42,6 +42,8 @@ def _run_public(run: Run) -> RunPublic:
         n_units=run.n_units,
         n_themes=run.n_themes,
         unassigned=run.unassigned,
+        stability=run.stability,
+        data_until=run.data_until,
         error=run.error,
     )
 

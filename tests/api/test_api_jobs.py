@@ -61,6 +61,7 @@ def test_a_run_is_queued_refused_twice_and_then_served(api: Api) -> None:
         True,
         {"seed": 1, "previous_run": None},
     )
+    assert run["stability"] is None, "a workspace's first run has nothing to be stable against"
     assert (run["job_id"], run["progress"]) == (
         job["job_id"],
         {"step": "cluster", "done": 1, "total": 1},
