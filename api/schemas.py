@@ -330,7 +330,7 @@ class ThemeTrend(BaseModel):
 
 
 class AlertPublic(BaseModel):
-    kind: Literal["spike", "emerging", "died"]
+    kind: Literal["spike", "emerging", "died", "proposed"]
     theme_id: str
     period: date
     label: str

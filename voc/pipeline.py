@@ -27,7 +27,7 @@ import numpy as np
 
 from voc import __version__
 from voc.alerts import DeliveryReport, post_alerts
-from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages
+from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages, nearest_neighbors
 from voc.embed import CachedEmbedder, Embedder
 from voc.errors import InputError, NotFoundError, StoreError
 from voc.ids import fingerprint, record_id, text_hash, unit_id
@@ -71,7 +71,14 @@ from voc.store import (
 )
 from voc.themes import ThemeDescription, describe_themes
 from voc.tokenize import Tokenizer
-from voc.trends import Alert, detect_alerts, lineage_alerts, trend_points
+from voc.trends import (
+    Alert,
+    detect_alerts,
+    lineage_alerts,
+    period_label,
+    period_start,
+    trend_points,
+)
 from voc.types import (
     SOURCES,
     FeedbackRecord,
@@ -1382,6 +1389,131 @@ def apply_curations_now(
 # -- alerts and the run summary --------------------------------------------------------------
 
 
+PROPOSE_SIMILARITY = 0.5
+"""Cosine (language-centred) two pending units need to count as saying the same thing: well
+above what unrelated feedback scores, so a proposed theme is one problem, not a topic area.
+With the default embedder, rewordings of one complaint score 0.7-0.95 within a language and
+0.4-0.75 across English and Chinese, unrelated feedback under 0.3. The run's own assign
+threshold is a floor, so a group is never looser than a theme."""
+PROPOSE_NEIGHBOURS = 5
+"""Neighbours each unit links to: at least `PROPOSE_MIN_UNITS` - 1, so the members of a
+smallest group can all be each other's neighbours."""
+PROPOSE_MIN_UNITS = 5
+"""The smallest group worth a product manager's look, like the trends' `min_count`."""
+_QUOTE_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class PendingGroup:
+    """Pending units close to each other: a problem no theme covers yet."""
+
+    unit_ids: tuple[str, ...]
+    quotes: tuple[str, ...]
+    """Up to three unit texts, the most central (highest mean similarity to the group) first."""
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def group_id(self) -> str:
+        """Stable while the group keeps its members, so a repeated alert reads as the same."""
+        return "proposed-" + text_hash(",".join(self.unit_ids))[:12]
+
+    def alert(self) -> Alert:
+        start = period_start(self.last_seen, "week")
+        first, last = f"{self.first_seen:%Y-%m-%d}", f"{self.last_seen:%Y-%m-%d}"
+        span = first if first == last else f"{first} to {last}"
+        examples = " / ".join(f"\u201c{_truncate(q)}\u201d" for q in self.quotes)
+        return Alert(
+            kind="proposed",
+            theme_id=self.group_id,
+            period=start,
+            label=period_label(start, "week"),
+            count=len(self.unit_ids),
+            baseline=0.0,
+            p_value=None,
+            message=(
+                f"Proposed theme: {len(self.unit_ids)} pending feedback units ({span}) far "
+                f"from every theme but close to each other, such as {examples}"
+            ),
+        )
+
+
+def _truncate(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1].rstrip() + "\u2026"
+
+
+def pending_groups(store: Store, workspace_id: str) -> list[PendingGroup]:
+    """Dense groups among the current run's pending units, so an emerging problem is proposed
+    as soon as it is submitted rather than at the weekly re-cluster.
+
+    Vectors come from the embedding cache under the run's model (live assignment put them
+    there), centred with the run's language means as assignment does, so an English and a
+    Chinese complaint about one thing meet. Two units are linked when each is among the
+    other's `PROPOSE_NEIGHBOURS` nearest and their similarity reaches `PROPOSE_SIMILARITY`
+    (or the run's assign threshold, if higher); mutual neighbours keep a unit that is merely
+    near a group from chaining two groups together. Connected groups of at least
+    `PROPOSE_MIN_UNITS` units are returned, largest first. A unit whose vector is not cached
+    (embedded by another model) is left out: there is no embedder here to make one.
+    """
+    run = store.current_run(workspace_id)
+    if run is None:
+        return []
+    pending = store.pending_units(workspace_id, run.run_id)
+    if len(pending) < PROPOSE_MIN_UNITS:
+        return []
+    cached = store.cached_vectors(run.model_id, {text_hash(u.norm_text) for u, _ in pending})
+    pending = [(u, seen) for u, seen in pending if text_hash(u.norm_text) in cached]
+    if len(pending) < PROPOSE_MIN_UNITS:
+        return []
+    vectors = np.stack(
+        [np.frombuffer(cached[text_hash(u.norm_text)], dtype=np.float32) for u, _ in pending]
+    )
+    space = store.run_space(run.run_id)
+    threshold = PROPOSE_SIMILARITY
+    if space is not None:
+        threshold = max(threshold, space.assign_threshold)
+        means = {k: np.frombuffer(v, dtype=np.float32) for k, v in space.lang_means.items()}
+        if means:
+            vectors, _ = center_languages(vectors, [u.lang for u, _ in pending], means)
+    neighbours, similarity = nearest_neighbors(vectors, PROPOSE_NEIGHBOURS)
+    near = [
+        {int(j) for j, s in zip(row, sims, strict=True) if s >= threshold}
+        for row, sims in zip(neighbours, similarity, strict=True)
+    ]
+    parent = list(range(len(pending)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, js in enumerate(near):
+        for j in js:
+            if i in near[j]:
+                parent[root(i)] = root(j)
+    members: dict[int, list[int]] = {}
+    for i in range(len(pending)):
+        members.setdefault(root(i), []).append(i)
+    groups: list[PendingGroup] = []
+    for idx in members.values():
+        if len(idx) < PROPOSE_MIN_UNITS:
+            continue
+        centrality = (vectors[idx] @ vectors[idx].T).mean(axis=1)
+        central = [idx[k] for k in np.argsort(-centrality, kind="stable")]
+        seen = [pending[i][1] for i in idx]
+        groups.append(
+            PendingGroup(
+                unit_ids=tuple(sorted(pending[i][0].id for i in idx)),
+                quotes=tuple(pending[i][0].text for i in central[:3]),
+                first_seen=min(seen),
+                last_seen=max(seen),
+            )
+        )
+    return sorted(groups, key=lambda g: (-len(g.unit_ids), g.unit_ids))
+
+
 def workspace_alerts(store: Store, workspace_id: str) -> list[Alert]:
     """Alerts of the current run's latest week: spikes, emerging and silenced themes from the
     weekly trends (born dates from the lineage, so a theme born this run is emerging even if
@@ -1406,7 +1538,7 @@ def workspace_alerts(store: Store, workspace_id: str) -> list[Alert]:
         ]
         previous_names = _previous_names(store, workspace_id, run)
         alerts += lineage_alerts(events, data_until.date(), "week", previous_names)
-    return alerts
+    return alerts + [g.alert() for g in pending_groups(store, workspace_id)]
 
 
 def _previous_names(store: Store, workspace_id: str, run: Run) -> dict[str, str]:

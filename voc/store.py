@@ -1127,6 +1127,23 @@ class Store:
             )
             return [_unit_from_row(r) for r in rows]
 
+    def pending_units(self, workspace_id: str, run_id: str) -> list[tuple[FeedbackUnit, datetime]]:
+        """Units live assignment left pending against `run_id` (far from all its themes), each
+        with when it was said: its own date, or when its record was received when it has
+        none, so undated feedback still has a place in time."""
+        seen = sa.func.coalesce(units.c.created_at, records.c.received_at, type_=UTCDateTime)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(units, seen.label("seen"))
+                .join(live_assignments, live_assignments.c.unit_id == units.c.id)
+                .join(records, records.c.id == units.c.record_id)
+                .where(live_assignments.c.workspace_id == workspace_id)
+                .where(live_assignments.c.run_id == run_id)
+                .where(live_assignments.c.theme_id.is_(None))
+                .order_by(units.c.id)
+            )
+            return [(_unit_from_row(r), r.seen) for r in rows]
+
     def unplaced_units(
         self, workspace_id: str, record_ids: Iterable[str], run_id: str | None
     ) -> list[FeedbackUnit]:

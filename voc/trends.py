@@ -31,6 +31,11 @@ least `quiet_periods` (2) periods without one, when P(no mention | baseline shar
 of the quiet periods) < `alpha`. It alerts once, in the first period the silence becomes
 significant. The registry's `died` events (a theme that no longer forms a cluster) become
 alerts through `lineage_alerts`.
+
+Proposed: not a theme yet. Between weekly runs, feedback far from every theme waits in a
+pending pool; when a dense group of it forms, `voc.pipeline.pending_groups` proposes it as an
+emerging theme at once. Its `theme_id` names the group (`proposed-...`), `count` is its
+pending units, and there is no baseline or p-value: novelty, not growth, is the signal.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from voc.errors import ConfigError
 from voc.registry import LineageEvent
 
 Granularity = Literal["day", "week"]
-AlertKind = Literal["spike", "emerging", "died"]
+AlertKind = Literal["spike", "emerging", "died", "proposed"]
 
 _BASELINE_FLOOR = 0.5
 
