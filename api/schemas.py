@@ -423,6 +423,34 @@ class CurationPublic(BaseModel):
     themes: int = Field(description="Level-0 themes served after the curation.")
 
 
+class CurationRecord(BaseModel):
+    """A curation on record: `active` ones apply after every re-cluster; undone ones stay
+    listed so the history of who changed what is kept."""
+
+    curation_id: int = Field(..., examples=[7])
+    kind: Literal["rename", "merge", "split_off", "pin", "hide"] = Field(..., examples=["rename"])
+    theme_id: str = Field(..., examples=["T-0042"])
+    name: str | None = Field(None, examples=["提现到账慢"])
+    target_id: str | None = Field(None, examples=[None])
+    unit_ids: list[str] = Field(..., examples=[[]])
+    created_at: datetime
+    created_by: str = Field(..., examples=["3f9a1c2b7d40"])
+    active: bool = Field(..., examples=[True])
+
+
+class CurationsPublic(BaseModel):
+    data: list[CurationRecord]
+    count: int
+
+
+class CurationUndone(BaseModel):
+    """The curation as it was before the undo, and what the current run serves now."""
+
+    curation: CurationRecord
+    run_id: str | None = Field(..., description="The current run, re-derived without it.")
+    themes: int = Field(..., description="Level-0 themes served after the undo.")
+
+
 class AlertsPublic(BaseModel):
     run_id: str | None
     data: list[AlertPublic]

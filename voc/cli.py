@@ -38,6 +38,7 @@ from voc.pipeline import (
     curate,
     expand_paths,
     run_summary,
+    undo_curation,
 )
 from voc.pipeline import recluster as recluster_workspace
 from voc.settings import CORPORA_DIR, VocSettings, apply_thread_limits, get_settings
@@ -260,8 +261,8 @@ def cluster(
 
 
 themes_app = typer.Typer(
-    help="Curate themes: rename, merge, split off, pin, hide. Applies to the current run at once "
-    "and after every re-cluster."
+    help="Curate themes: rename, merge, split off, pin, hide; list curations and undo one. "
+    "Applies to the current run at once and after every re-cluster."
 )
 app.add_typer(themes_app, name="themes")
 
@@ -343,6 +344,49 @@ def themes_pin(
 def themes_hide(theme_id: str, workspace: WorkspaceOption = None) -> None:
     """Leave THEME_ID out of theme lists and alerts."""
     _curate(workspace, "hide", theme_id)
+
+
+@themes_app.command("curations")
+def themes_curations(workspace: WorkspaceOption = None) -> None:
+    """List the workspace's curations in the order they apply, undone ones included."""
+    settings = get_settings()
+    try:
+        rows = _open(settings).list_curations(workspace or settings.workspace, active_only=False)
+    except VocError as exc:
+        raise _fail(exc) from exc
+    table = Table(
+        "id", "kind", "theme", "name", "target", "units", "by", "created", "active", box=box.SIMPLE
+    )
+    for c in rows:
+        table.add_row(
+            str(c.id),
+            c.kind,
+            c.theme_id,
+            c.name or "",
+            c.target_id or "",
+            str(len(c.unit_ids)) if c.unit_ids else "",
+            c.created_by,
+            f"{c.created_at:%Y-%m-%d %H:%M}",
+            "yes" if c.active else "undone",
+        )
+    console.print(table)
+
+
+@themes_app.command("undo")
+def themes_undo(curation_id: int, workspace: WorkspaceOption = None) -> None:
+    """Stop applying CURATION_ID; the current run's themes are served without it at once."""
+    settings = get_settings()
+    try:
+        store = _open(settings)
+        cur, themes = undo_curation(
+            store, settings, workspace or settings.workspace, curation_id, "cli"
+        )
+    except VocError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"curation {cur.id} ({cur.kind} of {cur.theme_id}) undone; "
+        f"{sum(t.level == 0 for t in themes)} themes served"
+    )
 
 
 keys_app = typer.Typer(help="API keys of the HTTP service: create, list, revoke.")

@@ -8,6 +8,7 @@ Every item an adapter reads ends as exactly one of accepted, duplicate or reject
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -29,7 +30,7 @@ from voc import __version__
 from voc.alerts import DeliveryReport, post_alerts
 from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages, nearest_neighbors
 from voc.embed import CachedEmbedder, Embedder
-from voc.errors import InputError, NotFoundError, StoreError
+from voc.errors import InputError, NotFoundError, StoreError, VocError
 from voc.ids import fingerprint, record_id, text_hash, unit_id
 from voc.ingest import get_adapter
 from voc.ingest.base import (
@@ -1319,6 +1320,64 @@ def apply_curations_now(
 ) -> list[Theme]:
     """Re-derive the run's served themes from its matched clusters and every active
     curation, exactly as a re-cluster would, and record the newest curation in the lineage."""
+
+    def lineage(curated: Matching) -> list[LineageRow]:
+        applied = not any(
+            (c.kind, c.theme_id) == (newest.kind, newest.theme_id) for c in curated.unapplied
+        )
+        return _lineage_rows(run.run_id, 0, curated.events[-1:] if applied else ())
+
+    renamed = {newest.theme_id: newest.target_id} if newest.target_id else {}
+    return _reserve_curated(store, settings, run, lineage, renamed)
+
+
+class CurationInactiveError(VocError):
+    """The curation was already undone (or set aside as conflicting); undoing it again would
+    change nothing, so the caller hears about it rather than getting a silent success."""
+
+    code = "conflict"
+    status = 409
+
+
+def undo_curation(
+    store: Store, settings: VocSettings, workspace_id: str, curation_id: int, created_by: str
+) -> tuple[StoredCuration, list[Theme]]:
+    """Stop applying a curation and re-derive the current run's served themes without it, as
+    `curate` does after a change; it stays on record, inactive, and the lineage says it was
+    undone. Returns the curation, now inactive, and the run's served themes after the undo.
+    """
+    found = store.get_curation(curation_id)
+    if found is None or found.workspace_id != workspace_id:
+        raise NotFoundError(f"curation {curation_id} is not a curation of {workspace_id!r}")
+    if not found.active:
+        raise CurationInactiveError(f"curation {curation_id} is already undone")
+    run = store.current_run(workspace_id)
+    store.deactivate_curation(curation_id)
+    undone = dataclasses.replace(found, active=False)
+    if run is None:
+        return undone, []
+    row = LineageRow(
+        run_id=run.run_id,
+        level=0,
+        kind="curated",
+        theme_id=found.theme_id,
+        other_ids=[found.target_id] if found.target_id else [],
+        overlap=None,
+        similarity=None,
+        detail=f"undone by {created_by}: {found.kind} (curation {curation_id})",
+    )
+    return undone, _reserve_curated(store, settings, run, lambda _: [row], {})
+
+
+def _reserve_curated(
+    store: Store,
+    settings: VocSettings,
+    run: Run,
+    lineage: Callable[[Matching], Sequence[LineageRow]],
+    renamed: dict[str, str],
+) -> list[Theme]:
+    """Serve the run's matched clusters with every active curation applied, as a re-cluster
+    would, writing the lineage rows `lineage` picks from the curation's outcome."""
     clusters = store.run_clusters(run.run_id)
     members, every = store.cluster_members(run.run_id)
     children = [c for c in clusters if c.level == 0]
@@ -1367,12 +1426,7 @@ def apply_curations_now(
         {u: c for u, (_, c) in assigned.items()},
         means,
     )
-    applied = not any(
-        (c.kind, c.theme_id) == (newest.kind, newest.theme_id) for c in curated.unapplied
-    )
-    events = _lineage_rows(run.run_id, 0, curated.events[-1:] if applied else ())
     cluster_ids = {u: cid for cid, us in members.items() for u in us}
-    renamed = {newest.theme_id: newest.target_id} if newest.target_id else {}
     hidden = frozenset(t.theme_id for t in curated.themes if t.hidden)
     store.replace_served(
         run,
@@ -1380,8 +1434,8 @@ def apply_curations_now(
         unit_themes,
         cluster_ids,
         hidden,
-        events,
-        renamed,  # type: ignore[arg-type]
+        lineage(curated),
+        renamed,
     )
     return served
 

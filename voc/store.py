@@ -997,6 +997,12 @@ class Store:
                 for row in conn.execute(query.order_by(curations.c.id))
             ]
 
+    def get_curation(self, curation_id: int) -> StoredCuration | None:
+        """One curation by id, active or not (the caller checks its workspace)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(curations).where(curations.c.id == curation_id)).first()
+        return None if row is None else StoredCuration(**row._mapping)
+
     def deactivate_curation(self, curation_id: int) -> None:
         """Stop applying a curation (one that conflicts with the rest); it stays on record."""
         with self.engine.begin() as conn:

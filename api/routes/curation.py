@@ -1,7 +1,9 @@
-"""Curation by product managers (`admin` scope): rename, merge, split off, pin or hide a theme.
+"""Curation by product managers (`admin` scope): rename, merge, split off, pin or hide a theme,
+list the curations on record (`read` scope), and undo one.
 
 Each change is recorded (voc.store `curations`), applied to the current run's served themes at
-once, re-applied after every re-cluster, and written to the lineage.
+once, re-applied after every re-cluster, and written to the lineage; an undo re-derives the
+served themes without it and is written to the lineage too.
 """
 
 from __future__ import annotations
@@ -10,23 +12,46 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, Request
 
-from api.deps import AdminWorkspace, CurrentKey, SettingsDep, StoreDep
+from api.deps import AdminWorkspace, CurrentKey, ReadWorkspace, SettingsDep, StoreDep
 from api.schemas import (
     PROBLEM_RESPONSES,
     CurationPublic,
+    CurationRecord,
+    CurationsPublic,
+    CurationUndone,
     MergeBody,
     PinBody,
     RenameBody,
     SplitBody,
 )
 from api.themecache import RunThemes
-from voc.pipeline import curate
+from voc.pipeline import curate, undo_curation
 from voc.settings import VocSettings
-from voc.store import Store
+from voc.store import Store, StoredCuration
 
-router = APIRouter(
-    prefix="/v1/workspaces/{ws}/themes/{theme_id}", tags=["curation"], responses=PROBLEM_RESPONSES
-)
+router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["curation"], responses=PROBLEM_RESPONSES)
+
+
+def _forget_themes(request: Request, store: Store, ws: str) -> None:
+    """The run's themes changed in place: drop what the app read of them before."""
+    request.app.state.themes = RunThemes(store)
+    run = store.current_run(ws)
+    if run is not None:
+        request.app.state.assigner.forget(run.run_id)
+
+
+def _record(cur: StoredCuration) -> CurationRecord:
+    return CurationRecord(
+        curation_id=cur.id,
+        kind=cur.kind,  # type: ignore[arg-type]
+        theme_id=cur.theme_id,
+        name=cur.name,
+        target_id=cur.target_id,
+        unit_ids=cur.unit_ids,
+        created_at=cur.created_at,
+        created_by=cur.created_by,
+        active=cur.active,
+    )
 
 
 def _apply(
@@ -42,11 +67,9 @@ def _apply(
     unit_ids: Sequence[str] = (),
 ) -> CurationPublic:
     cur, themes = curate(store, settings, ws, kind, theme_id, key_id, name, target_id, unit_ids)
+    _forget_themes(request, store, ws)
     run = store.current_run(ws)
     assert run is not None
-    # The run's themes changed in place: drop what the app read of them before.
-    request.app.state.themes = RunThemes(store)
-    request.app.state.assigner.forget(run.run_id)
     return CurationPublic(
         curation_id=cur.id,
         kind=cur.kind,  # type: ignore[arg-type]
@@ -61,7 +84,7 @@ def _apply(
     )
 
 
-@router.post("/rename", response_model=CurationPublic)
+@router.post("/themes/{theme_id}/rename", response_model=CurationPublic)
 def rename(
     ws: AdminWorkspace,
     theme_id: str,
@@ -75,7 +98,7 @@ def rename(
     return _apply(request, store, settings, ws, key.id, "rename", theme_id, name=body.name)
 
 
-@router.post("/merge", response_model=CurationPublic)
+@router.post("/themes/{theme_id}/merge", response_model=CurationPublic)
 def merge(
     ws: AdminWorkspace,
     theme_id: str,
@@ -89,7 +112,7 @@ def merge(
     return _apply(request, store, settings, ws, key.id, "merge", theme_id, target_id=body.target_id)
 
 
-@router.post("/split", response_model=CurationPublic)
+@router.post("/themes/{theme_id}/split", response_model=CurationPublic)
 def split(
     ws: AdminWorkspace,
     theme_id: str,
@@ -113,7 +136,7 @@ def split(
     )
 
 
-@router.post("/pin", response_model=CurationPublic)
+@router.post("/themes/{theme_id}/pin", response_model=CurationPublic)
 def pin(
     ws: AdminWorkspace,
     theme_id: str,
@@ -128,7 +151,7 @@ def pin(
     return _apply(request, store, settings, ws, key.id, "pin", theme_id, name=name)
 
 
-@router.post("/hide", response_model=CurationPublic)
+@router.post("/themes/{theme_id}/hide", response_model=CurationPublic)
 def hide(
     ws: AdminWorkspace,
     theme_id: str,
@@ -139,3 +162,34 @@ def hide(
 ) -> CurationPublic:
     """Leave the theme out of theme lists and alerts (its units stay in it)."""
     return _apply(request, store, settings, ws, key.id, "hide", theme_id)
+
+
+@router.get("/curations", response_model=CurationsPublic)
+def list_curations(ws: ReadWorkspace, store: StoreDep) -> CurationsPublic:
+    """Every curation of the workspace in the order it applies, undone ones included."""
+    data = [_record(c) for c in store.list_curations(ws, active_only=False)]
+    return CurationsPublic(data=data, count=len(data))
+
+
+@router.delete(
+    "/curations/{curation_id}",
+    response_model=CurationUndone,
+    responses={409: {"description": "The curation was already undone."}},
+)
+def undo(
+    ws: AdminWorkspace,
+    curation_id: int,
+    request: Request,
+    key: CurrentKey,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> CurationUndone:
+    """Stop applying a curation; the current run's themes are served without it at once."""
+    cur, themes = undo_curation(store, settings, ws, curation_id, key.id)
+    _forget_themes(request, store, ws)
+    run = store.current_run(ws)
+    return CurationUndone(
+        curation=_record(cur),
+        run_id=run.run_id if run else None,
+        themes=sum(t.level == 0 for t in themes),
+    )

@@ -14,7 +14,13 @@ from voc.settings import VocSettings
 
 OPEN_ROUTES = {"/healthz", "/readyz", "/metrics"}
 SUBMIT_ROUTES = {"/feedback", "/uploads"}
-IDS = {"{theme_id}": "T-0001", "{record_id}": "r1", "{run_id}": "run1", "{job_id}": "job1"}
+IDS = {
+    "{theme_id}": "T-0001",
+    "{record_id}": "r1",
+    "{run_id}": "run1",
+    "{job_id}": "job1",
+    "{curation_id}": "1",
+}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -71,6 +77,8 @@ def test_every_workspace_route_is_covered() -> None:
         "/themes/{theme_id}/split",
         "/themes/{theme_id}/pin",
         "/themes/{theme_id}/hide",
+        "/curations",
+        "/curations/{curation_id}",
         "/alerts",
     }
 
