@@ -10,7 +10,7 @@ export OPENBLAS_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 export NUMBA_NUM_THREADS ?= 2
 
-.PHONY: install demo test lint bench-ingest clean
+.PHONY: install browser demo test lint bench-ingest bench-report clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The report tests open reports in Debian's Chromium (never a browser Playwright downloads),
+# with a CJK font so Chinese text renders in screenshots.
+browser:
+	test -x /usr/bin/chromium -a -d /usr/share/fonts/truetype/wqy || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei)
+
 demo: $(STAMP)
 	$(VENV)/bin/voc demo --serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
@@ -36,6 +42,9 @@ lint: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(PY) -m bench.ingest
+
+bench-report: $(STAMP) browser
+	$(PY) -m bench.report
 
 clean:
 	rm -rf $(VENV) .voc .pytest_cache

@@ -25,7 +25,18 @@ from api.jobs import JobRunner
 from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimiter
-from api.routes import alerts, curation, feedback, health, records, runs, themes, trends, uploads
+from api.routes import (
+    alerts,
+    curation,
+    feedback,
+    health,
+    records,
+    report,
+    runs,
+    themes,
+    trends,
+    uploads,
+)
 from api.schemas import Problem
 from api.themecache import RunThemes
 from voc import __version__
@@ -101,7 +112,8 @@ def create_app(settings: VocSettings | None = None, embedder: Embedder | None = 
     app.state.metrics = metrics
     app.state.limiter = RateLimiter(settings.api_rate_limit)
     errors.install(app)
-    for module in (health, feedback, themes, trends, records, runs, uploads, curation, alerts):
+    routers = (health, feedback, themes, trends, records, runs, uploads, curation, alerts, report)
+    for module in routers:
         app.include_router(module.router)
     if settings.api_cors_origins:
         app.add_middleware(

@@ -86,6 +86,9 @@ class UnitAssignmentPublic(BaseModel):
     theme_id: str | None
     similarity: float
     status: Literal["assigned", "pending"]
+    needs: UnitNeedsPublic | None = Field(
+        None, description="Intent, sentiment, need signals and journey stage (voc.needs)."
+    )
 
 
 class ItemResult(BaseModel):
@@ -165,6 +168,79 @@ class QuotesPublic(BaseModel):
     count: int
 
 
+Intent = Literal["pain", "request", "question", "praise", "other"]
+Stage = Literal["discover", "evaluate", "purchase", "onboard", "use", "support", "renew_churn"]
+Signal = Literal["workaround", "effort", "confusion", "churn_risk", "comparison", "urgency"]
+
+
+class UnitNeedsPublic(BaseModel):
+    """What one unit says about needs (voc.needs)."""
+
+    intent: Intent = Field(..., examples=["pain"])
+    sentiment: Literal["negative", "neutral", "positive"] = Field(..., examples=["negative"])
+    sentiment_score: float = Field(..., ge=-1, le=1, examples=[-0.5])
+    signals: list[Signal] = Field(..., examples=[["workaround"]])
+    stage: Stage = Field(..., examples=["use"])
+    stage_from: Literal["text", "metadata", "default"] = Field(..., examples=["text"])
+
+
+class ThemeNeedsSummary(BaseModel):
+    """A theme's needs at a glance: what a product manager sorts and filters by."""
+
+    intent: Intent = Field(..., description="The most frequent intent.", examples=["pain"])
+    intent_mix: dict[str, float] = Field(
+        ..., description="Share of units per intent.", examples=[{"pain": 0.7, "request": 0.1}]
+    )
+    sentiment: float = Field(..., description="Mean sentiment, -1 to 1.", examples=[-0.42])
+    negative_share: float = Field(..., examples=[0.66])
+    stage: Stage = Field(..., description="The most frequent journey stage.", examples=["use"])
+    churn_risk: float = Field(..., description="Share of units with a churn-risk signal.")
+    need_statement: dict[str, str] = Field(..., examples=[{"zh": "需求：提现到账要快，进度可预期"}])
+    need_gap: float = Field(
+        ...,
+        ge=0,
+        le=1,
+        description="1 - min(1, R / (0.5 (R + E))) x facet overlap: how far explicit requests "
+        "(R) fall short of the pains and workarounds (E); docs/needs.md.",
+    )
+    unstated: bool = Field(..., description="Frequent pains and workarounds, rare requests.")
+    priority: float = Field(..., ge=0, le=100, examples=[64.2])
+
+
+class ThemeNeedsPublic(ThemeNeedsSummary):
+    """The full needs profile of a theme (counts behind every share, and the priority's parts)."""
+
+    units: int
+    intents: dict[str, int]
+    sentiments: dict[str, int]
+    signals: dict[str, int]
+    stages: dict[str, int]
+    evidence: int = Field(
+        ...,
+        description="Units that are pains or show a workaround, effort "
+        "or confusion, requests excluded.",
+    )
+    requests: int
+    facets: dict[str, int] = Field(..., description="Need facets of the evidence and requests.")
+    need_facet: str | None = Field(..., examples=["speed"])
+    unstated_score: float
+    growth: float = Field(..., description="Last 28 days against the 28 before, relative.")
+    ratings: dict[str, dict[str, float]] = Field(
+        ...,
+        description="Per score field (rating, nps, csat): the theme's mean, its count, and the "
+        "rest of the workspace's mean and count, with impact = mean - rest_mean.",
+        examples=[
+            {"rating": {"mean": 2.1, "n": 40, "rest_mean": 4.2, "rest_n": 310, "impact": -2.1}}
+        ],
+    )
+    breakdowns: dict[str, dict[str, int]] = Field(
+        ..., description="Units per source and per product, channel, tier, segment, platform."
+    )
+    priority_parts: dict[str, float] = Field(
+        ..., description="Each weighted component of the priority; they add up to it."
+    )
+
+
 class ThemePublic(BaseModel):
     theme_id: str = Field(..., examples=["T-0042"])
     name: str = Field(..., examples=["提现 / withdrawal fee"])
@@ -178,6 +254,9 @@ class ThemePublic(BaseModel):
     )
     latest_at: datetime | None = Field(None, description="When its newest unit was written.")
     run_id: str
+    needs: ThemeNeedsSummary | None = Field(
+        None, description="None for runs made before needs were analysed."
+    )
 
 
 class ThemesPublic(BaseModel):
@@ -212,6 +291,7 @@ class ThemeDetail(ThemePublic):
     history: list[LineagePublic] = Field(
         default_factory=list, description="Lineage events naming this theme, oldest first."
     )
+    needs_profile: ThemeNeedsPublic | None = None
 
 
 class UnitPublic(BaseModel):
@@ -226,6 +306,7 @@ class UnitPublic(BaseModel):
     theme_id: str | None = None
     score: float | None = None
     provisional: bool = Field(False, description="Assigned since the run, not by it.")
+    needs: UnitNeedsPublic | None = None
 
 
 class UnitsPublic(BaseModel):
@@ -454,3 +535,34 @@ class CurationUndone(BaseModel):
 class AlertsPublic(BaseModel):
     run_id: str | None
     data: list[AlertPublic]
+
+
+class EvidencePublic(BaseModel):
+    unit: UnitPublic
+    needs: UnitNeedsPublic
+
+
+class UnstatedNeedPublic(BaseModel):
+    """A theme whose customers show a need through pains and workarounds but rarely ask."""
+
+    rank: int
+    theme: ThemePublic
+    need_statement: dict[str, str]
+    need_gap: float
+    unstated_score: float = Field(
+        ...,
+        description="need_gap x evidence share x workaround/effort/confusion share x "
+        "ln(1 + units).",
+    )
+    evidence: int
+    requests: int
+    workarounds: int
+    quotes: list[EvidencePublic] = Field(
+        ..., description="Workarounds first, then pains: the customers' own words."
+    )
+
+
+class NeedsListPublic(BaseModel):
+    run_id: str | None
+    data: list[UnstatedNeedPublic]
+    count: int

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from api.schemas import UnitPublic
+from api.schemas import UnitNeedsPublic, UnitPublic
+from voc.needs import UnitNeeds
 from voc.store import UnitHit
 from voc.types import FeedbackUnit
 
@@ -22,4 +23,15 @@ def unit_public(hit: UnitHit | FeedbackUnit) -> UnitPublic:
         source=unit.source,
         created_at=unit.created_at,
         **extra,
+    )
+
+
+def unit_needs_public(n: UnitNeeds) -> UnitNeedsPublic:
+    return UnitNeedsPublic(
+        intent=n.intent,  # type: ignore[arg-type]
+        sentiment=n.sentiment,  # type: ignore[arg-type]
+        sentiment_score=n.sentiment_score,
+        signals=list(n.signals),  # type: ignore[arg-type]
+        stage=n.stage,  # type: ignore[arg-type]
+        stage_from=n.stage_from,  # type: ignore[arg-type]
     )

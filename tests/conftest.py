@@ -1,12 +1,27 @@
-"""Shared fixtures: real settings, a real SQLite store in a temporary directory."""
+"""Shared fixtures: real settings and a real store, on SQLite and on PostgreSQL.
+
+Every test that uses a database (through `backend`, `settings` or `store`) runs once per
+backend, `[sqlite]` and `[postgresql]`, each time on a fresh database; tests without one run
+once. PostgreSQL is a throw-away cluster for the session (tests/backends.py); its tests are
+skipped only with VOC_TEST_POSTGRES=0, or when PostgreSQL is missing and cannot be installed
+(not root), and then with the reason.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.backends import (
+    Backend,
+    PostgresCluster,
+    PostgresUnavailable,
+    find_bindir,
+    install_postgres,
+)
 from voc.settings import VocSettings
 from voc.store import Store
 
@@ -14,9 +29,42 @@ TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    wanted = os.environ.get("VOC_TEST_POSTGRES", "")
+    if wanted == "0":
+        pytest.skip("VOC_TEST_POSTGRES=0: PostgreSQL tests switched off")
+    try:
+        bindir = find_bindir() or install_postgres()
+    except PostgresUnavailable as exc:
+        if wanted == "1":
+            raise
+        pytest.skip(str(exc))
+    cluster = PostgresCluster.start(bindir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "sqlite":
+        return Backend("sqlite")
+    return Backend("postgresql", request.getfixturevalue("pg_cluster"))
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> VocSettings:
-    return VocSettings(data_dir=tmp_path / "voc", workspace="test", _env_file=None)
+def database_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
+    with backend.database(tmp_path / "voc") as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> VocSettings:
+    return VocSettings(
+        data_dir=tmp_path / "voc", database_url=database_url, workspace="test", _env_file=None
+    )
 
 
 @pytest.fixture

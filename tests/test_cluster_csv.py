@@ -92,6 +92,27 @@ def test_cli_writes_the_documented_columns(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     with out.open(encoding="utf-8") as f:
         written = list(csv.DictReader(f))
-    assert list(written[0]) == ["row", "id", "theme_id", "theme_label", "confidence"]
+    assert list(written[0]) == [
+        "row",
+        "id",
+        "theme_id",
+        "theme_label",
+        "confidence",
+        "intent",
+        "stage",
+        "sentiment",
+    ]
     assert len(written) == len(gold) + 1
     assert written[-1]["theme_id"] == "-1"
+    assert (written[-1]["intent"], written[-1]["stage"], written[-1]["sentiment"]) == ("", "", "")
+    assert {r["intent"] for r in written[:-1]} <= {"pain", "request", "question", "praise", "other"}
+    assert {r["stage"] for r in written[:-1]} <= {
+        "discover",
+        "evaluate",
+        "purchase",
+        "onboard",
+        "use",
+        "support",
+        "renew_churn",
+    }
+    assert {r["sentiment"] for r in written[:-1]} <= {"negative", "neutral", "positive"}

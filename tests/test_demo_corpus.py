@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from pathlib import Path
 
 from voc.cli import DEMO_SOURCES
 from voc.pipeline import Ingestor
@@ -14,9 +13,9 @@ from voc.store import Store
 DEMO = CORPORA_DIR / "demo"
 
 
-def test_demo_corpus_ingests_into_exactly_its_gold_units(tmp_path: Path) -> None:
-    settings = VocSettings(data_dir=tmp_path, _env_file=None)
-    store = Store.open(settings.resolved_database_url)
+def test_demo_corpus_ingests_into_exactly_its_gold_units(
+    settings: VocSettings, store: Store
+) -> None:
     ingestor = Ingestor(store, settings)
     summaries = [
         ingestor.ingest_paths([DEMO / folder], source, "demo")

@@ -1,4 +1,4 @@
-"""Embedders on real small models, offline; the cache in a real SQLite store."""
+"""Embedders on real small models, offline; the cache in a real store (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 

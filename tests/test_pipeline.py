@@ -1,4 +1,4 @@
-"""Ingestion end to end: real files in, real SQLite store out."""
+"""Ingestion end to end: real files in, a real store (SQLite and PostgreSQL) out."""
 
 from __future__ import annotations
 
@@ -168,12 +168,19 @@ def test_invalid_dates_keep_the_record_and_warn(
     assert record.created_at is None
 
 
-def test_cli_ingest_prints_the_summary_and_accounts_for_every_item(tmp_path: Path) -> None:
+def test_cli_ingest_prints_the_summary_and_accounts_for_every_item(
+    tmp_path: Path, database_url: str
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "voc", "ingest", str(INGEST / "tickets"), "--source", "ticket"],
         capture_output=True,
         text=True,
-        env={"VOC_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env={
+            "VOC_DATA_DIR": str(tmp_path),
+            "VOC_DATABASE_URL": database_url,
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+        },
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -206,19 +213,24 @@ def test_cli_reports_a_bad_mapping_file_clearly(tmp_path: Path) -> None:
     assert "config_error" in result.stderr and "m.toml" in result.stderr
 
 
-def test_drop_folder_job_ingests_each_source_folder(tmp_path: Path) -> None:
+def test_drop_folder_job_ingests_each_source_folder(tmp_path: Path, database_url: str) -> None:
     drop = tmp_path / "drop"
     (drop / "reviews").mkdir(parents=True)
     (drop / "calls").mkdir()
     (drop / "reviews" / "r.csv").write_bytes((DEMO_REVIEWS / "app_store_en.csv").read_bytes())
     (drop / "calls" / "c.txt").write_bytes((INGEST / "calls" / "call_zh.txt").read_bytes())
-    env = {"VOC_DATA_DIR": str(tmp_path / "voc"), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    env = {
+        "VOC_DATA_DIR": str(tmp_path / "voc"),
+        "VOC_DATABASE_URL": database_url,
+        "PATH": "/usr/bin:/bin",
+        "COLUMNS": "200",
+    }
     cmd = [sys.executable, "-m", "pipelines.ingest_dir", str(drop), "--workspace", "w"]
     root = Path(__file__).resolve().parents[1]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, check=False)
     assert first.returncode == 0, first.stderr
     assert "review" in first.stdout and "call" in first.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, check=False)
-    store = Store.open(f"sqlite:///{tmp_path / 'voc' / 'voc.db'}")
+    store = Store.open(database_url)
     assert store.count("w", "records") > 0
     assert again.returncode == 0 and "duplicate" in again.stdout

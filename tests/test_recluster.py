@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from tests.backends import Backend
 from voc.embed import load_embedder
 from voc.pipeline import Ingestor, recluster
 from voc.settings import CORPORA_DIR, VocSettings
@@ -24,9 +25,10 @@ class FailingEmbedder:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, VocSettings]:
-    tmp = tmp_path_factory.mktemp("recluster")
-    settings = VocSettings(data_dir=tmp, _env_file=None)
+def workspace(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> tuple[Store, VocSettings]:
+    settings = backend.settings(tmp_path_factory.mktemp("recluster"))
     store = Store.open(settings.resolved_database_url)
     Ingestor(store, settings).ingest_paths([CORPORA_DIR / "demo" / "interviews"], "interview", "w")
     return store, settings
@@ -43,7 +45,7 @@ def test_a_run_stores_themes_for_every_unit_and_becomes_current(
     assert (run.status, run.model_id, run.params["seed"]) == ("done", "use-m3@0.2.1", 0)
     assert run.code_version.startswith("voc ")
     steps = {k for k in run.timings if not k.startswith("cluster.")}
-    assert steps == {"load", "embed", "cluster", "describe"}
+    assert steps == {"load", "embed", "cluster", "describe", "needs"}
     assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(run.timings)
     units = list(store.iter_units("w"))
     assigned = store.unit_assignments(run.run_id)

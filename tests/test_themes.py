@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,9 +106,9 @@ def test_quotes_start_central_skip_repeated_text_and_add_the_newest() -> None:
 
 
 @pytest.mark.slow
-def test_demo_themes_have_clean_bilingual_labels_and_exact_quotes(tmp_path: Path) -> None:
-    settings = VocSettings(data_dir=tmp_path, _env_file=None)
-    store = Store.open(settings.resolved_database_url)
+def test_demo_themes_have_clean_bilingual_labels_and_exact_quotes(
+    settings: VocSettings, store: Store
+) -> None:
     ingestor = Ingestor(store, settings)
     for folder, source in DEMO_SOURCES.items():
         ingestor.ingest_paths([CORPORA_DIR / "demo" / folder], source, "demo")

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.backends import Backend
 from tests.test_alerts import Receiver
 from voc.embed import load_embedder
 from voc.errors import InputError, NotFoundError
@@ -89,8 +90,8 @@ def _week(store: Store, summary: RunSummary) -> Week:
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Simulation:
-    settings = VocSettings(data_dir=tmp_path_factory.mktemp("weekly"), _env_file=None)
+def sim(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Simulation:
+    settings = backend.settings(tmp_path_factory.mktemp("weekly"))
     store = Store.open(settings.resolved_database_url)
     ingestor = Ingestor(store, settings)
     embedder = load_embedder()
@@ -192,7 +193,7 @@ def test_stability_and_lineage_are_reported_for_every_run(sim: Simulation) -> No
         assert summary.stability is not None and 0.4 <= summary.stability <= 1.0
         assert summary.lineage["continued"] >= 5
         steps = {k for k in summary.timings if not k.startswith("cluster.")}
-        assert steps == {"load", "embed", "cluster", "describe"}
+        assert steps == {"load", "embed", "cluster", "describe", "needs"}
         assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(summary.timings)
         assert summary.units == len(sim.weeks[week].served)
     merged = [

@@ -9,9 +9,9 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich import box
@@ -161,6 +161,9 @@ def demo(
         raise _fail(exc) from exc
     print_themes(run, themes, top=15)
     console.print(f"Demo database: [bold]{settings.resolved_database_url}[/]")
+    report_path = data_dir / "report.html"
+    write_report(store, "demo", report_path, "html", "zh")
+    console.print(f"Demo report: [bold]{report_path.resolve()}[/]")
     if serve:
         _serve_demo(store, settings, themes[0].theme_id if themes else "T-0001")
 
@@ -234,7 +237,8 @@ def cluster(
     ),
 ) -> None:
     """Cluster the rows of any CSV into themes, statelessly: one output row per input row with
-    row, theme_id (-1 unassigned), theme_label and confidence."""
+    row, theme_id (-1 unassigned), theme_label, confidence, and the row's intent, journey stage
+    and sentiment (voc.needs)."""
     settings = get_settings()
     apply_thread_limits(settings.threads)
     try:
@@ -246,12 +250,14 @@ def cluster(
     except VocError as exc:
         raise _fail(exc) from exc
     fields = ["row", *(["id"] if id_column else []), "theme_id", "theme_label", "confidence"]
+    fields += ["intent", "stage", "sentiment"]
     with out.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(fields)
         for r in rows:
             writer.writerow(
                 [r.row, *([r.id] if id_column else []), r.theme_id, r.theme_label, r.confidence]
+                + [r.intent, r.stage, r.sentiment]
             )
     themes = len({r.theme_id for r in rows} - {-1})
     unassigned = sum(r.theme_id == -1 for r in rows)
@@ -443,6 +449,94 @@ def keys_revoke(
     console.print(f"revoked key [bold]{key.id}[/] of workspace {key.workspace_id}")
 
 
+ReportFormat = Literal["html", "md"]
+ExportWhat = Literal["themes", "assignments"]
+
+
+@app.command()
+def report(
+    workspace: WorkspaceOption = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Only feedback written on or after this day."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="File to write (default: report.html or report.md).")
+    ] = None,
+    format_: Annotated[
+        ReportFormat,
+        typer.Option("--format", help="html: the theme report; md: the monthly insight report."),
+    ] = "html",
+    lang: Annotated[
+        Literal["zh", "en"],
+        typer.Option(help="Language the page opens in (html) or is written in (md)."),
+    ] = "zh",
+) -> None:
+    """Write the theme report: one HTML file that works offline, or the monthly Markdown
+    insight report (summary, top needs, changes, alerts, follow-ups with quotes)."""
+    settings = get_settings()
+    ws = workspace or settings.workspace
+    day = since.date() if since else None
+    target = out or Path(f"report.{format_}")
+    try:
+        store = _open(settings)
+        write_report(store, ws, target, format_, lang, day)
+    except VocError as exc:
+        raise _fail(exc) from exc
+    console.print(f"wrote [bold]{target}[/] ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+def write_report(
+    store: Store, workspace: str, out: Path, format_: str, lang: str, since: date | None = None
+) -> None:
+    """Build and write one report; the Markdown report is built over all dates, so it can
+    compare the period from `since` with the one before it."""
+    from voc.report import build_report, render_html
+    from voc.report.markdown import render_markdown
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if format_ == "md":
+        data = build_report(store, workspace, lang=lang)
+        out.write_text(render_markdown(data, lang, since), encoding="utf-8")
+    else:
+        out.write_text(render_html(build_report(store, workspace, since, lang=lang)), "utf-8")
+
+
+@app.command()
+def export(
+    what: Annotated[ExportWhat, typer.Argument(help="themes or assignments (one row per unit).")],
+    workspace: WorkspaceOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="File to write (default: WHAT.csv or WHAT.json).")
+    ] = None,
+    format_: Annotated[
+        Literal["csv", "json"], typer.Option("--format", help="csv (for spreadsheets) or json.")
+    ] = "csv",
+) -> None:
+    """Export the current run's themes, or every unit with its theme, as CSV or JSON; columns
+    are documented in docs/formats.md."""
+    from voc.report.export import (
+        ASSIGNMENT_COLUMNS,
+        THEME_COLUMNS,
+        assignment_rows,
+        theme_rows,
+        write_rows,
+    )
+
+    settings = get_settings()
+    ws = workspace or settings.workspace
+    target = out or Path(f"{what}.{format_}")
+    try:
+        store = _open(settings)
+        if what == "themes":
+            n = write_rows(theme_rows(store, ws), THEME_COLUMNS, target, format_)
+        else:
+            n = write_rows(assignment_rows(store, ws), ASSIGNMENT_COLUMNS, target, format_)
+    except VocError as exc:
+        raise _fail(exc) from exc
+    console.print(f"wrote {n:,} {what} rows to [bold]{target}[/]")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -495,17 +589,30 @@ def print_themes(run: Run, themes: list[Theme], top: int) -> None:
     children = [t for t in themes if t.level == 0]
     names = {t.theme_id: t.name for t in themes}
     table = Table(
-        "theme", "name", "size", "zh/en", "parent", "quotes", box=box.SIMPLE, show_lines=True
+        "theme",
+        "name",
+        "size",
+        "zh/en",
+        "parent",
+        "priority",
+        "need",
+        "quotes",
+        box=box.SIMPLE,
+        show_lines=True,
     )
     table.title = f"Top themes of run {run.run_id[:8]} ({run.model_id})"
     for theme in children[:top]:
         quotes = "\n".join(f"“{q['text'][:70]}”" for q in theme.quotes[:2])
+        needs = theme.needs or {}
+        flags = " [unstated need]" if needs.get("unstated") else ""
         table.add_row(
             theme.theme_id,
             theme.name,
             f"{theme.size:,}",
             f"{theme.langs.get('zh', 0)}/{theme.langs.get('en', 0)}",
             names.get(theme.parent_id or "", ""),
+            f"{needs['priority']:.0f}" if needs else "",
+            "\n".join(needs.get("need_statement", {}).values()) + flags,
             quotes,
         )
     console.print(table)

@@ -45,6 +45,18 @@ from voc.ingest.base import (
     scalar_value,
     text_value,
 )
+from voc.needs import (
+    NeedsAnalyzer,
+    NeedsParams,
+    ThemeNeeds,
+    UnitContext,
+    UnitNeeds,
+    default_analyzer,
+    rank_priorities,
+    record_ratings,
+    theme_needs,
+)
+from voc.needs_model import NeedsModel, default_model
 from voc.normalize import normalize_for_analysis
 from voc.pii import Redactor
 from voc.registry import (
@@ -62,6 +74,8 @@ from voc.registry import (
 from voc.segment import Segmenter, detect_lang
 from voc.settings import VocSettings
 from voc.store import (
+    EXTERNAL_ID_CHARS,
+    SPEAKER_CHARS,
     LineageRow,
     LiveAssignment,
     RunCluster,
@@ -387,7 +401,19 @@ class Ingestor:
                 ),
                 excerpt=draft.text[:200],
             )
-        text, turns, redactions = draft.text, draft.turns, {}
+        if draft.external_id is not None and len(draft.external_id) > EXTERNAL_ID_CHARS:
+            return Reject(
+                location=draft.location,
+                code="id_too_long",
+                reason=(
+                    f"{_where(draft.location)}: the id is {len(draft.external_id):,} characters, "
+                    f"over the limit of {EXTERNAL_ID_CHARS}; map a shorter id column "
+                    "(--map id=COLUMN)."
+                ),
+                excerpt=draft.text[:200],
+            )
+        turns, warnings = _short_speakers(draft)
+        text, redactions = draft.text, {}
         if self.redactor is not None:
             redacted = self.redactor.redact(draft.text)
             if redacted.matches:
@@ -396,7 +422,7 @@ class Ingestor:
                     Turn(
                         redacted.map_offset(t.start), redacted.map_offset(t.end), t.role, t.speaker
                     )
-                    for t in draft.turns
+                    for t in turns
                 ]
                 redactions = redacted.counts()
         return FeedbackRecord(
@@ -413,7 +439,7 @@ class Ingestor:
             file=draft.location.file,
             line=draft.location.line,
             redactions=redactions,
-            warnings=list(draft.warnings),
+            warnings=warnings,
         )
 
     def _flag_near_duplicates(
@@ -571,6 +597,17 @@ class _IngestState:
     fingerprints: dict[str, str] = field(default_factory=dict)
 
 
+def _short_speakers(draft: RecordDraft) -> tuple[list[Turn], list[str]]:
+    """The draft's turns with speaker labels cut to what the store keeps, and its warnings
+    with one more when any was cut: a label that long is a parsing accident, and rejecting the
+    customer's text over it would break "nothing lost"."""
+    if all(len(t.speaker) <= SPEAKER_CHARS for t in draft.turns):
+        return draft.turns, list(draft.warnings)
+    cut = [dataclasses.replace(t, speaker=t.speaker[:SPEAKER_CHARS]) for t in draft.turns]
+    where = _where(draft.location)
+    return cut, [*draft.warnings, f"{where}: speaker labels cut to {SPEAKER_CHARS} characters"]
+
+
 def _where(location: Location) -> str:
     return f"{location.file}:{location.line}" if location.line else location.file
 
@@ -695,6 +732,10 @@ def recluster(
         tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
         built = _build_themes(run, units, tokens, vectors, clusterer, store, previous)
         timings["describe"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        attach_needs(store, settings, run, built.themes, built.unit_themes, units)
+        timings["needs"] = time.perf_counter() - clock
 
         run.finished_at = datetime.now(UTC)
         run.n_units = len(units)
@@ -1072,6 +1113,95 @@ def _theme(
     )
 
 
+# -- needs: intents, signals, stages per unit; need gap and priority per theme ---------------
+
+
+def needs_params(settings: VocSettings) -> NeedsParams:
+    return NeedsParams(priority_weights=dict(settings.priority_weights))
+
+
+def analyze_units(
+    store: Store,
+    workspace_id: str,
+    units: Sequence[FeedbackUnit],
+    analyzer: NeedsAnalyzer | None = None,
+    model: NeedsModel | None | Literal["default"] = "default",
+) -> dict[str, UnitNeeds]:
+    """Every unit's needs: stored ones made by this lexicon and model version, the rest read
+    now (lexicon with their records' metadata for stage hints, then the classifiers where the
+    unit's embedding by the model's embedder is cached) and stored, so a re-run reads only new
+    or changed units. A unit read by the lexicon alone is stored under the lexicon's version
+    and read again once its embedding is there."""
+    a = analyzer or default_analyzer()
+    m = default_model() if model == "default" else model
+    full = f"{a.version}+{m.version}" if m else a.version
+    ids = None if len(units) > 5000 else [u.id for u in units]
+    have = store.unit_needs(workspace_id, full, ids)
+    missing = [u for u in units if u.id not in have]
+    if not missing:
+        return have
+    meta = store.record_metadata(workspace_id, {u.record_id for u in missing})
+    fresh = {u.id: a.analyze(u.norm_text, meta.get(u.record_id), normalized=True) for u in missing}
+    refined: dict[str, UnitNeeds] = {}
+    if m is not None:
+        cached = store.cached_vectors(m.embedder_id, {text_hash(u.norm_text) for u in missing})
+        ready = [u for u in missing if text_hash(u.norm_text) in cached]
+        if ready:
+            vectors = np.vstack(
+                [np.frombuffer(cached[text_hash(u.norm_text)], np.float32) for u in ready]
+            )
+            got = m.refine([fresh[u.id] for u in ready], [u.norm_text for u in ready], vectors)
+            refined = {u.id: n for u, n in zip(ready, got, strict=True)}
+            store.save_unit_needs(workspace_id, full, refined)
+    plain = {uid: n for uid, n in fresh.items() if uid not in refined}
+    store.save_unit_needs(workspace_id, a.version, plain)
+    return {**have, **plain, **refined}
+
+
+def attach_needs(
+    store: Store,
+    settings: VocSettings,
+    run: Run,
+    served: Sequence[Theme],
+    unit_themes: Sequence[tuple[str, str | None, float]],
+    units: Sequence[FeedbackUnit],
+) -> dict[str, ThemeNeeds]:
+    """Profile every served theme (a parent over its children's units) and rank level-0 and
+    parent themes by priority, each level against its own; sets `Theme.needs`."""
+    analyzer = default_analyzer()
+    params = needs_params(settings)
+    needs = analyze_units(store, run.workspace_id, units, analyzer)
+    by_id = {u.id: u for u in units}
+    members: dict[str, list[str]] = {}
+    for uid, tid, _ in unit_themes:
+        if tid is not None:
+            members.setdefault(tid, []).append(uid)
+    parent_of = {t.theme_id: t.parent_id for t in served if t.level == 0 and t.parent_id}
+    for child, parent in parent_of.items():
+        members.setdefault(parent, []).extend(members.get(child, ()))
+    meta = store.record_metadata(run.workspace_id)
+    totals = record_ratings(meta, params.rating_fields)
+    until = max((u.created_at for u in units if u.created_at is not None), default=None)
+    profiles: dict[str, ThemeNeeds] = {}
+    for theme in served:
+        uids = [u for u in members.get(theme.theme_id, ()) if u in needs]
+        context = [
+            UnitContext(by_id[u].record_id, by_id[u].lang, by_id[u].source, by_id[u].created_at)
+            for u in uids
+        ]
+        topics = {k: v for k, v in theme.names.items() if v} or {"zh": theme.name, "en": theme.name}
+        profiles[theme.theme_id] = theme_needs(
+            [needs[u] for u in uids], context, topics, analyzer, meta, totals, until, params
+        )
+    for level in (0, 1):
+        rank_priorities(
+            {t.theme_id: profiles[t.theme_id] for t in served if t.level == level}, params
+        )
+    for theme in served:
+        theme.needs = profiles[theme.theme_id].to_dict()
+    return profiles
+
+
 # -- live assignment between runs -------------------------------------------------------------
 
 
@@ -1183,6 +1313,10 @@ class Assignment:
     """-1 only for an unassigned row (an empty text, or a unit far from every theme)."""
     theme_label: str
     confidence: float
+    intent: str = ""
+    """voc.needs: pain, request, question, praise or other; empty for an empty text."""
+    stage: str = ""
+    sentiment: str = ""
 
 
 def cluster_csv(
@@ -1238,9 +1372,16 @@ def cluster_csv(
         i: (int(lb), float(c))
         for i, lb, c in zip(kept, clusterer.labels_, clusterer.confidence_, strict=True)
     }
+    analyzer = default_analyzer()
+    read = [analyzer.analyze(texts[i], normalized=True) for i in kept]
+    model = default_model()
+    if model is not None and model.embedder_id == embedder.model_id:
+        read = model.refine(read, [texts[i] for i in kept], vectors)
+    needs = dict(zip(kept, read, strict=True))
     out = []
     for i, row in enumerate(rows):
         theme, confidence = found.get(i, (-1, 0.0))
+        unit = needs.get(i)
         out.append(
             Assignment(
                 row=i,
@@ -1248,6 +1389,9 @@ def cluster_csv(
                 theme_id=theme,
                 theme_label=labels.get(theme, ""),
                 confidence=round(confidence, 4),
+                intent=unit.intent if unit else "",
+                stage=unit.stage if unit else "",
+                sentiment=unit.sentiment if unit else "",
             )
         )
     return out
@@ -1426,6 +1570,7 @@ def _reserve_curated(
         {u: c for u, (_, c) in assigned.items()},
         means,
     )
+    attach_needs(store, settings, run, served, unit_themes, units)
     cluster_ids = {u: cid for cid, us in members.items() for u in us}
     hidden = frozenset(t.theme_id for t in curated.themes if t.hidden)
     store.replace_served(
@@ -1619,6 +1764,10 @@ class RunSummary:
     timings: dict[str, float]
     skipped: bool = False
     """True when nothing changed since the current run, so no run was made."""
+    top_priority: list[tuple[str, str, float]] = field(default_factory=list)
+    """(theme id, name, priority) of the highest-priority themes."""
+    unstated: list[tuple[str, str, str]] = field(default_factory=list)
+    """(theme id, name, need statement) of the unstated needs, strongest first."""
 
     def lines(self) -> list[str]:
         head = f"workspace {self.workspace_id}: run {self.run_id}"
@@ -1640,6 +1789,13 @@ class RunSummary:
             f"  alerts {len(self.alerts)}",
         ]
         out += [f"    [{a.kind}] {a.message}" for a in self.alerts]
+        if self.top_priority:
+            out.append(
+                "  top priority: "
+                + "; ".join(f"{t} {n} ({p:.0f})" for t, n, p in self.top_priority)
+            )
+        out.append(f"  unstated needs {len(self.unstated)}")
+        out += [f"    {t} {n}: {statement}" for t, n, statement in self.unstated]
         out.append(f"  timings: {timing}")
         return out
 
@@ -1647,6 +1803,14 @@ class RunSummary:
 def run_summary(store: Store, run: Run, skipped: bool = False) -> RunSummary:
     stability = run.stability
     events = [e for e in store.lineage(run.run_id) if e.level == 0]
+    served = [t for t in store.list_themes(run.run_id) if t.level == 0 and t.needs]
+    hidden = store.hidden_themes(run.run_id)
+    served = [t for t in served if t.theme_id not in hidden]
+    ranked = sorted(served, key=lambda t: (-t.needs["priority"], t.theme_id))  # type: ignore[index]
+    unstated = sorted(
+        (t for t in served if t.needs["unstated"]),  # type: ignore[index]
+        key=lambda t: (-t.needs["unstated_score"], t.theme_id),  # type: ignore[index]
+    )
     return RunSummary(
         workspace_id=run.workspace_id,
         run_id=run.run_id,
@@ -1658,6 +1822,11 @@ def run_summary(store: Store, run: Run, skipped: bool = False) -> RunSummary:
         alerts=workspace_alerts(store, run.workspace_id),
         timings=run.timings,
         skipped=skipped,
+        top_priority=[(t.theme_id, t.name, t.needs["priority"]) for t in ranked[:3]],  # type: ignore[index]
+        unstated=[
+            (t.theme_id, t.name, " / ".join(t.needs["need_statement"].values()))  # type: ignore[index]
+            for t in unstated[:5]
+        ],
     )
 
 

@@ -82,6 +82,18 @@ class VocSettings(BaseSettings):
         "in parallel, so more contend for the cores: on two busy cores a 107-unit batch took "
         "46-551 ms with 2 threads against a steady 65 ms with 1.",
     )
+    priority_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "volume": 0.30,
+            "growth": 0.20,
+            "negativity": 0.20,
+            "churn_risk": 0.15,
+            "effort": 0.15,
+        },
+        description="Weights of a theme's priority score (voc.needs.rank_priorities): volume, "
+        "growth, negativity, churn_risk, effort; each component is scaled against the run's "
+        'highest theme. Example: VOC_PRIORITY_WEIGHTS=\'{"volume": 1, "churn_risk": 1}\'.',
+    )
     webhook_url: str | None = Field(
         None,
         description="Where a weekly run POSTs its alerts as JSON (voc.alerts); unset sends none.",

@@ -8,7 +8,7 @@ two agree). Ids are content hashes, so writing the same record twice is a no-op.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from voc.errors import NotFoundError, StoreError
+from voc.errors import InputError, NotFoundError, StoreError
 from voc.ids import text_hash
+from voc.needs import UnitNeeds
 from voc.types import FeedbackRecord, FeedbackUnit, Reject, Run, Theme, Turn
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+EXTERNAL_ID_CHARS = 300
+"""Longest external id stored. PostgreSQL enforces VARCHAR lengths that SQLite ignores, so
+callers check these limits themselves, the same way on both databases."""
+SPEAKER_CHARS = 100
+"""Longest speaker label stored (see EXTERNAL_ID_CHARS)."""
+WORKSPACE_ID_CHARS = 64
+"""Longest workspace id (see EXTERNAL_ID_CHARS)."""
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -52,7 +61,7 @@ metadata = sa.MetaData()
 workspaces = sa.Table(
     "workspaces",
     metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(WORKSPACE_ID_CHARS), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("settings", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -82,7 +91,7 @@ records = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("workspace_id", sa.String(64), sa.ForeignKey("workspaces.id"), nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
-    sa.Column("external_id", sa.String(300)),
+    sa.Column("external_id", sa.String(EXTERNAL_ID_CHARS)),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("turns", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime),
@@ -114,7 +123,7 @@ units = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("norm_text", sa.Text, nullable=False),
     sa.Column("lang", sa.String(8), nullable=False),
-    sa.Column("speaker", sa.String(100), nullable=False),
+    sa.Column("speaker", sa.String(SPEAKER_CHARS), nullable=False),
     sa.Column("text_hash", sa.String(32), nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("created_at", UTCDateTime),
@@ -190,6 +199,7 @@ themes = sa.Table(
     sa.Column("quotes", sa.JSON, nullable=False),
     sa.Column("centroid", sa.LargeBinary, nullable=False),
     sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("needs", sa.JSON),
 )
 
 assignments = sa.Table(
@@ -278,6 +288,25 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime),
     sa.Index("ix_api_keys_ws", "workspace_id"),
+)
+
+unit_needs = sa.Table(
+    "unit_needs",
+    metadata,
+    sa.Column(
+        "unit_id", sa.String(40), sa.ForeignKey("units.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("analyzer", sa.String(60), nullable=False),
+    sa.Column("intent", sa.String(12), nullable=False),
+    sa.Column("sentiment", sa.String(10), nullable=False),
+    sa.Column("sentiment_score", sa.Float, nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("stage_from", sa.String(10), nullable=False),
+    sa.Column("signals", sa.JSON, nullable=False),
+    sa.Column("facets", sa.JSON, nullable=False),
+    sa.Index("ix_unit_needs_ws_intent", "workspace_id", "intent"),
+    sa.Index("ix_unit_needs_ws_stage", "workspace_id", "stage"),
 )
 
 live_assignments = sa.Table(
@@ -483,6 +512,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+MIGRATION_LOCK = 0x766F63
+"""PostgreSQL advisory lock key ("voc") held while migrating."""
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    """Hold the migration lock until the transaction ends: an advisory lock on PostgreSQL; on
+    SQLite the write lock, taken at once (the driver would begin the transaction only at the
+    first data write, after the schema was already read)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _in_key_order(batch: Sequence[FeedbackRecord]) -> list[FeedbackRecord]:
+    """Records sorted by id. PostgreSQL locks each row an upsert inserts until the transaction
+    ends, so two writers inserting overlapping keys in different orders can each wait for the
+    other (a deadlock, one of them fails); in one shared order the second simply waits."""
+    return sorted(batch, key=lambda r: r.id)
+
+
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -496,7 +546,9 @@ class Store:
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine: Engine = sa.create_engine(url, future=True)
+            # A server may close idle connections (restarts, proxies); SQLite files cannot.
+            ping = sa.make_url(url).get_backend_name() == "postgresql"
+            self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=ping)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open database {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
@@ -510,21 +562,27 @@ class Store:
         return store
 
     def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` in one transaction that first takes the database's
+        migration lock: processes starting together (the API and the worker) would otherwise
+        both create the tables, and one would fail (or, on PostgreSQL, wait forever); the
+        second now waits and then finds nothing left to do."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         try:
             with self.engine.begin() as conn:
+                _lock_for_migration(conn)
                 config.attributes["connection"] = conn
                 command.upgrade(config, revision)
         except OperationalError as exc:
             raise StoreError(f"cannot migrate database {self.url!r}: {exc.orig}") from exc
 
     def schema_revision(self) -> str | None:
+        """The migration the database is at; None before the first (no version table yet,
+        which SQLite reports as an operational error and PostgreSQL as a programming one)."""
         with self.engine.connect() as conn:
-            try:
-                return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            except OperationalError:
+            if not sa.inspect(conn).has_table("alembic_version"):
                 return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -548,6 +606,11 @@ class Store:
     def ensure_workspace(self, workspace_id: str, name: str | None = None) -> None:
         """Create the workspace unless it exists; the read first spares every request a write,
         the insert skips a workspace a concurrent request created in between."""
+        if len(workspace_id) > WORKSPACE_ID_CHARS:
+            raise InputError(
+                f"workspace id {workspace_id[:20]!r}... is {len(workspace_id)} characters; "
+                f"use at most {WORKSPACE_ID_CHARS}."
+            )
         with self.engine.connect() as conn:
             exists = conn.execute(
                 sa.select(workspaces.c.id).where(workspaces.c.id == workspace_id)
@@ -658,7 +721,7 @@ class Store:
                             self._insert(records)
                             .on_conflict_do_nothing(index_elements=[records.c.id])
                             .returning(records.c.id),
-                            [_record_row(r, ingest_id) for r in batch_records],
+                            [_record_row(r, ingest_id) for r in _in_key_order(batch_records)],
                         ).scalars()
                     )
                 fresh_units = [u for u in batch_units if u.record_id in written]
@@ -721,7 +784,7 @@ class Store:
             rows = conn.execute(
                 sa.select(records)
                 .where(records.c.workspace_id == workspace_id)
-                .order_by(records.c.created_at, records.c.id)
+                .order_by(records.c.created_at.asc().nulls_first(), records.c.id)
             )
             for row in rows:
                 yield _record_from_row(row)
@@ -772,12 +835,13 @@ class Store:
 
     def cache_vectors(self, model_id: str, dim: int, vectors: dict[str, bytes]) -> None:
         """Add vectors to the cache; a hash cached meanwhile (a concurrent request or run) is
-        kept, atomically, since the same text embeds to the same vector."""
+        kept, atomically, since the same text embeds to the same vector. Rows go in key order
+        (see `_in_key_order`)."""
         if not vectors:
             return
         rows = [
-            {"text_hash": h, "model_id": model_id, "dim": dim, "vector": v}
-            for h, v in vectors.items()
+            {"text_hash": h, "model_id": model_id, "dim": dim, "vector": vectors[h]}
+            for h in sorted(vectors)
         ]
         statement = self._insert(embeddings).on_conflict_do_nothing(
             index_elements=[embeddings.c.text_hash, embeddings.c.model_id]
@@ -1101,7 +1165,8 @@ class Store:
 
     def write_live_assignments(self, rows: Sequence[LiveAssignment]) -> None:
         """Insert or replace each unit's live assignment, in one upsert: two requests
-        assigning the same unit at once both succeed and the later one's row is kept."""
+        assigning the same unit at once both succeed and the later one's row is kept. Rows go
+        in key order (see `_in_key_order`)."""
         if not rows:
             return
         now = _now()
@@ -1113,8 +1178,11 @@ class Store:
                 for name in ("workspace_id", "run_id", "theme_id", "similarity", "assigned_at")
             },
         )
+        ordered = sorted(rows, key=lambda r: r.unit_id)
         with self.engine.begin() as conn:
-            conn.execute(statement, [{**dataclasses.asdict(r), "assigned_at": now} for r in rows])
+            conn.execute(
+                statement, [{**dataclasses.asdict(r), "assigned_at": now} for r in ordered]
+            )
 
     def stale_live_units(self, workspace_id: str, run_id: str) -> list[FeedbackUnit]:
         """Units with a live assignment from another run (or none) that `run_id` did not
@@ -1227,7 +1295,7 @@ class Store:
                 sa.select(sa.func.count()).select_from(base.subquery())
             ).scalar_one()
             rows = conn.execute(
-                base.order_by(units.c.created_at.desc(), units.c.id).offset(offset).limit(limit)
+                base.order_by(_newest_first, units.c.id).offset(offset).limit(limit)
             )
             return total, [_hit(r) for r in rows]
 
@@ -1264,12 +1332,13 @@ class Store:
         limit: int,
     ) -> tuple[int, list[UnitHit]]:
         """Units whose text contains `text` or whose analysis text contains `norm_text` (the
-        query normalised the same way), newest first."""
+        query normalised the same way), ignoring case (SQLite's LIKE does, PostgreSQL's does
+        not: ILIKE makes both agree), newest first."""
         base = sa.select(units).where(units.c.workspace_id == workspace_id)
         base = base.where(
             sa.or_(
-                units.c.text.like(_like_pattern(text), escape="\\"),
-                units.c.norm_text.like(_like_pattern(norm_text), escape="\\"),
+                units.c.text.ilike(_like_pattern(text), escape="\\"),
+                units.c.norm_text.ilike(_like_pattern(norm_text), escape="\\"),
             )
         )
         if run_id is None:
@@ -1288,7 +1357,7 @@ class Store:
                 sa.select(sa.func.count()).select_from(base.subquery())
             ).scalar_one()
             rows = conn.execute(
-                query.order_by(units.c.created_at.desc(), units.c.id).offset(offset).limit(limit)
+                query.order_by(_newest_first, units.c.id).offset(offset).limit(limit)
             )
             return total, [_hit(r) for r in rows]
 
@@ -1464,6 +1533,176 @@ class Store:
             )
             return result.rowcount
 
+    # -- reports and exports (voc.report): read-only ------------------------------------------
+
+    def unit_facets(
+        self, workspace_id: str, run_id: str | None, since: datetime | None = None
+    ) -> list[tuple[str, str, datetime | None, str | None, str | None]]:
+        """(source, lang, created_at, theme id or None, journey stage or None) of every unit
+        written on or after `since` (undated units only without `since`): one pass gives a
+        report both the workspace's volume and each theme's counts, with live assignments
+        counted in as the API counts them, split by stage where the unit's needs are known."""
+        query = sa.select(units.c.source, units.c.lang, units.c.created_at)
+        if run_id is None:
+            query = query.add_columns(sa.null().label("theme_id"))
+        else:
+            m = self._members(run_id)
+            query = query.add_columns(m.c.theme_id).outerjoin(m, m.c.unit_id == units.c.id)
+        query = query.add_columns(unit_needs.c.stage).outerjoin(
+            unit_needs, unit_needs.c.unit_id == units.c.id
+        )
+        query = query.where(units.c.workspace_id == workspace_id)
+        if since is not None:
+            query = query.where(units.c.created_at >= since)
+        with self.engine.connect() as conn:
+            return [(s, lang, d, t, st) for s, lang, d, t, st in conn.execute(query)]
+
+    def records_by_id(self, workspace_id: str, ids: Iterable[str]) -> dict[str, FeedbackRecord]:
+        """The workspace's records with these ids (unknown ids are left out), in one query
+        per 500 ids rather than one per quote."""
+        found: dict[str, FeedbackRecord] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                rows = conn.execute(
+                    sa.select(records)
+                    .where(records.c.workspace_id == workspace_id)
+                    .where(records.c.id.in_(chunk))
+                )
+                found.update((r.id, _record_from_row(r)) for r in rows)
+        return found
+
+    def workspace_lineage(self, workspace_id: str) -> list[tuple[LineageRow, datetime]]:
+        """Every lineage event of the workspace's finished runs, oldest first, each with the
+        date it speaks for (the run's newest unit, else when the run started)."""
+        when = sa.func.coalesce(runs.c.data_until, runs.c.started_at, type_=UTCDateTime)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(lineage, when.label("at"))
+                .join(runs, runs.c.id == lineage.c.run_id)
+                .where(lineage.c.workspace_id == workspace_id)
+                .where(runs.c.status == "done")
+                .order_by(lineage.c.id)
+            )
+            return [(_lineage_from_row(r), r.at) for r in rows]
+
+    def iter_unit_themes(self, workspace_id: str, run_id: str | None) -> Iterator[UnitHit]:
+        """Every unit of the workspace with its theme in `run_id` (None when unassigned or
+        not in the run), in record order: the rows of a unit-assignment export."""
+        query = sa.select(units).where(units.c.workspace_id == workspace_id)
+        if run_id is None:
+            query = query.add_columns(
+                sa.null().label("theme_id"),
+                sa.null().label("score"),
+                sa.literal(0).label("provisional"),
+            )
+        else:
+            m = self._members(run_id)
+            query = query.add_columns(m.c.theme_id, m.c.score, m.c.provisional).outerjoin(
+                m, m.c.unit_id == units.c.id
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(units.c.record_id, units.c.idx))
+            for row in rows:
+                yield _hit(row)
+
+    # -- needs (voc.needs) ------------------------------------------------------------------
+
+    def unit_needs(
+        self, workspace_id: str, analyzer: str | None, unit_ids: Iterable[str] | None = None
+    ) -> dict[str, UnitNeeds]:
+        """Stored needs of the workspace's units made by `analyzer` (a lexicon version);
+        units analysed by another version are left out, so the caller redoes them. With
+        `analyzer` None, whatever is stored: what reports show, the same needs the run's
+        profiles counted."""
+        query = sa.select(unit_needs).where(unit_needs.c.workspace_id == workspace_id)
+        if analyzer is not None:
+            query = query.where(unit_needs.c.analyzer == analyzer)
+        out: dict[str, UnitNeeds] = {}
+        with self.engine.connect() as conn:
+            if unit_ids is None:
+                rows: Iterable[sa.Row[Any]] = conn.execute(query)
+                out.update((r.unit_id, _needs_from_row(r)) for r in rows)
+            else:
+                for chunk in _chunks(list(unit_ids)):
+                    rows = conn.execute(query.where(unit_needs.c.unit_id.in_(chunk)))
+                    out.update((r.unit_id, _needs_from_row(r)) for r in rows)
+        return out
+
+    def save_unit_needs(
+        self, workspace_id: str, analyzer: str, needs: Mapping[str, UnitNeeds]
+    ) -> None:
+        """Store (or replace) units' needs; one transaction."""
+        if not needs:
+            return
+        rows = [
+            {
+                "unit_id": uid,
+                "workspace_id": workspace_id,
+                "analyzer": analyzer,
+                "intent": n.intent,
+                "sentiment": n.sentiment,
+                "sentiment_score": n.sentiment_score,
+                "stage": n.stage,
+                "stage_from": n.stage_from,
+                "signals": list(n.signals),
+                "facets": list(n.facets),
+            }
+            for uid, n in needs.items()
+        ]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows, 2000):
+                statement = self._insert(unit_needs)
+                statement = statement.on_conflict_do_update(
+                    index_elements=[unit_needs.c.unit_id],
+                    set_={
+                        c: statement.excluded[c]
+                        for c in (
+                            "analyzer",
+                            "intent",
+                            "sentiment",
+                            "sentiment_score",
+                            "stage",
+                            "stage_from",
+                            "signals",
+                            "facets",
+                        )
+                    },
+                )
+                conn.execute(statement, list(chunk))
+
+    def theme_unit_needs(
+        self, run_id: str, theme_ids: Sequence[str]
+    ) -> list[tuple[UnitHit, UnitNeeds]]:
+        """Units of themes that have been analysed, with their needs, newest first: evidence
+        quotes and filters by intent, stage or signal."""
+        m = self._members(run_id)
+        query = (
+            sa.select(units, m.c.theme_id, m.c.score, m.c.provisional, unit_needs)
+            .join(m, m.c.unit_id == units.c.id)
+            .join(unit_needs, unit_needs.c.unit_id == units.c.id)
+            .where(m.c.theme_id.in_(list(theme_ids)))
+            .order_by(units.c.created_at.desc(), units.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(_hit(r), _needs_from_row(r)) for r in conn.execute(query)]
+
+    def record_metadata(
+        self, workspace_id: str, record_ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """record id -> metadata (rating, product, channel, tags, ...), for needs profiles."""
+        query = sa.select(records.c.id, records.c.meta).where(
+            records.c.workspace_id == workspace_id
+        )
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            if record_ids is None:
+                out.update((r.id, r.meta or {}) for r in conn.execute(query))
+            else:
+                for chunk in _chunks(list(set(record_ids))):
+                    rows = conn.execute(query.where(records.c.id.in_(chunk)))
+                    out.update((r.id, r.meta or {}) for r in rows)
+        return out
+
     def ping(self) -> None:
         """Raise StoreError unless the database answers."""
         try:
@@ -1525,6 +1764,11 @@ def _lineage_from_row(row: sa.Row[Any]) -> LineageRow:
         similarity=row.similarity,
         detail=row.detail,
     )
+
+
+_newest_first = units.c.created_at.desc().nulls_last()
+"""Undated units after dated ones: SQLite sorts NULL lowest and PostgreSQL highest, so without
+saying where NULLs go the two would list undated feedback at opposite ends."""
 
 
 def _like_pattern(text: str) -> str:
@@ -1702,6 +1946,7 @@ def _theme_row(theme: Theme) -> dict[str, Any]:
         "langs": theme.langs,
         "quotes": theme.quotes,
         "centroid": theme.centroid,
+        "needs": theme.needs,
     }
 
 
@@ -1719,6 +1964,19 @@ def _theme_from_row(row: sa.Row[Any]) -> Theme:
         langs=row.langs,
         quotes=row.quotes,
         centroid=bytes(row.centroid),
+        needs=row.needs,
+    )
+
+
+def _needs_from_row(row: sa.Row[Any]) -> UnitNeeds:
+    return UnitNeeds(
+        intent=row.intent,
+        sentiment=row.sentiment,
+        sentiment_score=row.sentiment_score,
+        signals=tuple(row.signals),
+        stage=row.stage,
+        stage_from=row.stage_from,
+        facets=tuple(row.facets),
     )
 
 

@@ -155,3 +155,6 @@ class Theme:
     langs: dict[str, int]
     quotes: list[dict[str, Any]]
     centroid: bytes
+    needs: dict[str, Any] | None = None
+    """The theme's needs profile (voc.needs.ThemeNeeds as a dict); None in runs made before
+    needs were analysed."""

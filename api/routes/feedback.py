@@ -18,6 +18,8 @@ from api.schemas import (
     ItemResult,
     UnitAssignmentPublic,
 )
+from api.units import unit_needs_public
+from voc.pipeline import analyze_units
 
 router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["feedback"], responses=PROBLEM_RESPONSES)
 
@@ -73,6 +75,7 @@ def submit_feedback(
     summary, outcomes = ingestor.submit(batch.records, ws)
     units = [u for o in outcomes for u in o.units]
     live = {a.unit_id: a for a in assigner.assign(store, ws, units)}
+    needs = analyze_units(store, ws, units)
     items = []
     for index, outcome in enumerate(outcomes):
         metrics.records.labels(outcome.status).inc()
@@ -93,6 +96,7 @@ def submit_feedback(
                         theme_id=live[u.id].theme_id,
                         similarity=live[u.id].similarity,
                         status="assigned" if live[u.id].theme_id else "pending",
+                        needs=unit_needs_public(needs[u.id]),
                     )
                     for u in outcome.units
                 ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -12,19 +12,29 @@ from api.deps import ReadWorkspace, StoreDep, ThemesDep
 from api.routes.trends import latest_growth
 from api.schemas import (
     PROBLEM_RESPONSES,
+    EvidencePublic,
+    Intent,
     LineagePublic,
+    NeedsListPublic,
     QuotePublic,
     QuotesPublic,
+    Signal,
+    Stage,
     ThemeDetail,
+    ThemeNeedsPublic,
+    ThemeNeedsSummary,
     ThemePublic,
     ThemesPublic,
+    UnitPublic,
     UnitsPublic,
+    UnstatedNeedPublic,
     WeekCount,
 )
 from api.themecache import RunThemes
-from api.units import unit_public
+from api.units import unit_needs_public, unit_public
 from voc.errors import NotFoundError
-from voc.store import Store, ThemeStat
+from voc.needs import UnitNeeds
+from voc.store import Store, ThemeStat, UnitHit
 from voc.types import Run, Theme
 
 router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["themes"], responses=PROBLEM_RESPONSES)
@@ -60,6 +70,32 @@ def _sizes(themes: list[Theme], stats: dict[str, ThemeStat]) -> dict[str, ThemeS
     return out
 
 
+def _needs_summary(needs: dict[str, Any] | None) -> ThemeNeedsSummary | None:
+    if not needs:
+        return None
+    n = needs["units"] or 1
+    return ThemeNeedsSummary(
+        intent=max(needs["intents"], key=lambda k: (needs["intents"][k], k == "pain")),
+        intent_mix={k: round(v / n, 4) for k, v in needs["intents"].items()},
+        sentiment=needs["sentiment_mean"],
+        negative_share=round(needs["sentiments"].get("negative", 0) / n, 4),
+        stage=needs["stage"],
+        churn_risk=needs["churn_risk"],
+        need_statement=needs["need_statement"],
+        need_gap=needs["need_gap"],
+        unstated=needs["unstated"],
+        priority=needs["priority"],
+    )
+
+
+def _needs_profile(needs: dict[str, Any] | None) -> ThemeNeedsPublic | None:
+    summary = _needs_summary(needs)
+    if summary is None or needs is None:
+        return None
+    keys = set(ThemeNeedsPublic.model_fields) - set(ThemeNeedsSummary.model_fields)
+    return ThemeNeedsPublic(**summary.model_dump(), **{k: needs[k] for k in keys})
+
+
 def _public(theme: Theme, stat: ThemeStat) -> ThemePublic:
     return ThemePublic(
         theme_id=theme.theme_id,
@@ -74,6 +110,7 @@ def _public(theme: Theme, stat: ThemeStat) -> ThemePublic:
         },
         latest_at=stat.latest,
         run_id=theme.run_id,
+        needs=_needs_summary(theme.needs),
     )
 
 
@@ -96,9 +133,20 @@ def list_themes(
     level: Annotated[int | None, Query(ge=0, le=1, description="0 themes, 1 parents.")] = None,
     since: Annotated[date | None, Query(description="Units written on or after.")] = None,
     until: Annotated[date | None, Query(description="Units written on or before.")] = None,
+    intent: Annotated[
+        Intent | None, Query(description="Only themes mostly of this intent.")
+    ] = None,
+    stage: Annotated[Stage | None, Query(description="Only themes mostly at this stage.")] = None,
+    unstated: Annotated[bool | None, Query(description="Only (or no) unstated needs.")] = None,
+    min_gap: Annotated[
+        float | None, Query(ge=0, le=1, description="Only themes with at least this need gap.")
+    ] = None,
     sort: Annotated[
-        Literal["size", "recency", "growth"],
-        Query(description="growth: share of the last week over its baseline, highest first."),
+        Literal["size", "recency", "growth", "priority", "need_gap"],
+        Query(
+            description="growth: share of the last week over its baseline; priority and need_gap "
+            "(voc.needs): highest first."
+        ),
     ] = "size",
 ) -> ThemesPublic:
     """Themes of the current run; sizes count only units matching the filters."""
@@ -117,8 +165,11 @@ def list_themes(
         if (parent is None or t.parent_id == parent)
         and (level is None or t.level == level)
         and (not filtered or stats[t.theme_id].size > 0)
+        and _needs_match(t, intent, stage, unstated, min_gap)
     ]
-    if sort == "size":
+    if sort in ("priority", "need_gap"):
+        chosen.sort(key=lambda t: (t.needs is None, -(t.needs or {}).get(sort, 0.0), t.theme_id))
+    elif sort == "size":
         chosen.sort(key=lambda t: (-stats[t.theme_id].size, t.theme_id))
     elif sort == "recency":
         chosen.sort(key=lambda t: _recency(stats[t.theme_id], t.theme_id))
@@ -130,6 +181,26 @@ def list_themes(
     page = chosen[offset : offset + limit]
     return ThemesPublic(
         data=[_public(t, stats[t.theme_id]) for t in page], count=len(chosen), run_id=run.run_id
+    )
+
+
+def _needs_match(
+    theme: Theme,
+    intent: str | None,
+    stage: str | None,
+    unstated: bool | None,
+    min_gap: float | None,
+) -> bool:
+    if all(v is None for v in (intent, stage, unstated, min_gap)):
+        return True
+    summary = _needs_summary(theme.needs)
+    if summary is None:
+        return False
+    return (
+        (intent is None or summary.intent == intent)
+        and (stage is None or summary.stage == stage)
+        and (unstated is None or summary.unstated == unstated)
+        and (min_gap is None or summary.need_gap >= min_gap)
     )
 
 
@@ -180,6 +251,7 @@ def get_theme(ws: ReadWorkspace, theme_id: str, store: StoreDep, cache: ThemesDe
             )
             for e in store.theme_history(ws, theme.theme_id)
         ],
+        needs_profile=_needs_profile(theme.needs),
     )
 
 
@@ -214,9 +286,91 @@ def theme_units(
     cache: ThemesDep,
     offset: Offset = 0,
     limit: Limit = 20,
+    intent: Annotated[Intent | None, Query(description="Only units of this intent.")] = None,
+    stage: Annotated[Stage | None, Query(description="Only units at this stage.")] = None,
+    signal: Annotated[Signal | None, Query(description="Only units with this signal.")] = None,
 ) -> UnitsPublic:
     """Every unit in the theme, newest first; `provisional` marks units submitted since the
-    run."""
+    run. With `intent`, `stage` or `signal`, only analysed units that match, with their needs."""
     run, _, members = _theme_and_members(store, cache, ws, theme_id)
-    total, hits = store.theme_units(run.run_id, members, offset, limit)
-    return UnitsPublic(data=[unit_public(h) for h in hits], count=total)
+    if intent is None and stage is None and signal is None:
+        total, hits = store.theme_units(run.run_id, members, offset, limit)
+        return UnitsPublic(data=[unit_public(h) for h in hits], count=total)
+    found = [
+        (hit, n)
+        for hit, n in store.theme_unit_needs(run.run_id, members)
+        if (intent is None or n.intent == intent)
+        and (stage is None or n.stage == stage)
+        and (signal is None or signal in n.signals)
+    ]
+    return UnitsPublic(
+        data=[_with_needs(h, n) for h, n in found[offset : offset + limit]], count=len(found)
+    )
+
+
+def _with_needs(hit: UnitHit, needs: UnitNeeds) -> UnitPublic:
+    public = unit_public(hit)
+    public.needs = unit_needs_public(needs)
+    return public
+
+
+QUOTES_PER_NEED = 5
+
+
+@router.get("/needs", response_model=NeedsListPublic)
+def unstated_needs(
+    ws: ReadWorkspace,
+    store: StoreDep,
+    cache: ThemesDep,
+    offset: Offset = 0,
+    limit: Limit = 20,
+) -> NeedsListPublic:
+    """Unstated needs, strongest first: themes whose customers show a need through pains,
+    workarounds, effort and confusion but rarely ask for anything (docs/needs.md), each with
+    its need statement and the customers' own words, workarounds first."""
+    run = store.current_run(ws)
+    if run is None:
+        return NeedsListPublic(run_id=None, data=[], count=0)
+    hidden = store.hidden_themes(run.run_id)
+    themes = [
+        t
+        for t in cache.get(run.run_id)
+        if t.level == 0 and t.theme_id not in hidden and t.needs and t.needs["unstated"]
+    ]
+    themes.sort(key=lambda t: (-t.needs["unstated_score"], -t.needs["units"], t.theme_id))  # type: ignore[index]
+    stats = _sizes(cache.get(run.run_id), store.theme_stats(run.run_id))
+    data = []
+    for rank, theme in enumerate(themes[offset : offset + limit], start=offset + 1):
+        needs = theme.needs or {}
+        data.append(
+            UnstatedNeedPublic(
+                rank=rank,
+                theme=_public(theme, stats[theme.theme_id]),
+                need_statement=needs["need_statement"],
+                need_gap=needs["need_gap"],
+                unstated_score=needs["unstated_score"],
+                evidence=needs["evidence"],
+                requests=needs["requests"],
+                workarounds=needs["signals"].get("workaround", 0),
+                quotes=_evidence(store, run.run_id, theme.theme_id),
+            )
+        )
+    return NeedsListPublic(run_id=run.run_id, data=data, count=len(themes))
+
+
+def _evidence(store: Store, run_id: str, theme_id: str) -> list[EvidencePublic]:
+    """Workarounds, then effort and confusion, then plain pains; newest first within each."""
+
+    def rank(n: UnitNeeds) -> int:
+        if "workaround" in n.signals:
+            return 0
+        if {"effort", "confusion"}.intersection(n.signals):
+            return 1
+        return 2 if n.intent == "pain" else 3
+
+    found = [(h, n) for h, n in store.theme_unit_needs(run_id, [theme_id]) if rank(n) < 3]
+    found.sort(key=lambda x: rank(x[1]))
+    return [
+        EvidencePublic(unit=unit_public(h), needs=unit_needs_public(n))
+        for h, n in found[:QUOTES_PER_NEED]
+    ]

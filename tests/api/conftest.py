@@ -1,4 +1,4 @@
-"""One real app for the API tests: a temporary SQLite store holding the demo interviews
+"""One real app for the API tests, per backend: a fresh database holding the demo interviews
 (workspace `acme`, clustered once) and the demo app-store reviews (workspace `beta`, not yet
 clustered), the real default embedder loaded once, and keys of every scope."""
 
@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from tests.backends import Backend
 from voc.embed import Embedder, load_embedder
 from voc.keys import create_key
 from voc.pipeline import Ingestor, recluster
@@ -42,10 +43,10 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Api]:
-    settings = VocSettings(
-        data_dir=tmp_path_factory.mktemp("api"), api_rate_limit=0, _env_file=None
-    )
+def api(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, backend: Backend
+) -> Iterator[Api]:
+    settings = backend.settings(tmp_path_factory.mktemp("api"), api_rate_limit=0)
     store = Store.open(settings.resolved_database_url)
     ingestor = Ingestor(store, settings)
     ingestor.ingest_paths([CORPORA_DIR / "demo" / "interviews"], "interview", "acme")

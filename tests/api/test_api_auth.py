@@ -80,6 +80,8 @@ def test_every_workspace_route_is_covered() -> None:
         "/curations",
         "/curations/{curation_id}",
         "/alerts",
+        "/report",
+        "/needs",
     }
 
 

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from tests.api.conftest import Api
+from tests.backends import Backend
 from voc.embed import Embedder
 from voc.keys import create_key
-from voc.settings import VocSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 BETA = "/v1/workspaces/beta"
@@ -67,7 +67,7 @@ def test_a_run_is_queued_refused_twice_and_then_served(api: Api) -> None:
         {"step": "cluster", "done": 1, "total": 1},
     )
     steps = {k for k in run["timings"] if not k.startswith("cluster.")}
-    assert steps == {"load", "embed", "cluster", "describe"}
+    assert steps == {"load", "embed", "cluster", "describe", "needs"}
     assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(run["timings"])
     assert run["n_units"] == api.store.count("beta", "units")
     themes = api.client.get(f"{BETA}/themes", headers=headers).json()
@@ -155,13 +155,12 @@ def test_an_upload_without_a_file_name_or_form_field_is_422(api: Api) -> None:
 
 
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Api]:
+def strict(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, backend: Backend
+) -> Iterator[Api]:
     """An app with a 1 kB body limit and 4 requests a minute per key."""
-    settings = VocSettings(
-        data_dir=tmp_path_factory.mktemp("strict"),
-        api_upload_limit_mb=0.001,
-        api_rate_limit=4,
-        _env_file=None,
+    settings = backend.settings(
+        tmp_path_factory.mktemp("strict"), api_upload_limit_mb=0.001, api_rate_limit=4
     )
     with TestClient(create_app(settings, embedder)) as client:
         store = client.app.state.store

@@ -83,8 +83,11 @@ def test_openapi_documents_the_record_fields_and_bearer_keys(api: Api) -> None:
 
 
 @pytest.fixture
-def cli_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+def cli_store(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
     monkeypatch.setenv("VOC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VOC_DATABASE_URL", database_url)
     get_settings.cache_clear()
     store = Store.open(get_settings().resolved_database_url)
     yield store
@@ -139,11 +142,14 @@ def _blas_threads() -> set[int]:
 
 
 def test_the_app_caps_blas_at_api_threads_while_it_serves(
-    tmp_path: Path, embedder: Embedder
+    tmp_path: Path, database_url: str, embedder: Embedder
 ) -> None:
     """The lifespan runs here, in the main thread, as under `voc serve`: this OpenBLAS ignores
     a thread count set from another thread (TestClient's) once the main thread has set one."""
-    app = create_app(VocSettings(data_dir=tmp_path, api_threads=1, _env_file=None), embedder)
+    settings = VocSettings(
+        data_dir=tmp_path, database_url=database_url, api_threads=1, _env_file=None
+    )
+    app = create_app(settings, embedder)
     inside: list[set[int]] = []
 
     async def serve() -> None:

@@ -1,0 +1,113 @@
+"""voc.needs_model: the shipped classifiers refine the lexicon on real embeddings; a model
+round-trips through its file; the pipeline reads units with the model once their embedding is
+cached, and with the lexicon alone until then."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voc.embed import CachedEmbedder, Embedder, load_embedder
+from voc.needs import INTENTS, SENTIMENTS, STAGES, UnitNeeds, default_analyzer
+from voc.needs_model import NeedsModel, default_model, train
+from voc.normalize import normalize_for_analysis
+from voc.pipeline import Ingestor, analyze_units
+from voc.settings import CORPORA_DIR
+from voc.store import Store
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return load_embedder()
+
+
+def test_a_model_is_shipped_for_the_default_embedder(embedder: Embedder) -> None:
+    model = default_model()
+    assert model is not None
+    assert model.embedder_id == embedder.model_id
+    assert {t: h.labels for t, h in model.heads.items()} == {
+        "intent": tuple(sorted(INTENTS)),
+        "stage": tuple(sorted(STAGES)),
+        "sentiment": tuple(sorted(SENTIMENTS)),
+    }
+    assert (Path(__file__).parents[1] / "models" / "needs" / "MODEL_CARD.md").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "intent", "stage"),
+    [
+        ("App 老是 crash，根本没法用。", "pain", "use"),
+        ("希望能加一个夜间模式。", "request", "use"),
+        ("请问怎么修改收货地址？", "question", "purchase"),
+        ("自动续费扣了我68块，我根本没同意！", "pain", "renew_churn"),
+        ("Please add a dark mode.", "request", "use"),
+        ("I cancelled my subscription but you charged me again.", "pain", "renew_churn"),
+        ("A friend recommended the app and I love it.", "praise", "discover"),
+        ("Saw your ad on TikTok and downloaded it straight away.", "other", "discover"),
+        ("Is the Pro plan worth it over Basic?", "question", "evaluate"),
+    ],
+)
+def test_the_model_keeps_clear_readings(
+    embedder: Embedder, text: str, intent: str, stage: str
+) -> None:
+    model = default_model()
+    assert model is not None
+    norm = normalize_for_analysis(text)
+    read = default_analyzer().analyze(norm, normalized=True)
+    (refined,) = model.refine([read], [norm], embedder.encode([norm]))
+    assert (refined.intent, refined.stage) == (intent, stage)
+    assert refined.signals == read.signals
+    assert -1.0 <= refined.sentiment_score <= 1.0
+
+
+def test_a_stage_from_metadata_is_kept_by_the_model(embedder: Embedder) -> None:
+    model = default_model()
+    assert model is not None
+    norm = "It just stopped working yesterday."
+    read = default_analyzer().analyze(norm, {"stage": "onboard"}, normalized=True)
+    (refined,) = model.refine([read], [norm], embedder.encode([norm]))
+    assert (refined.stage, refined.stage_from) == ("onboard", "metadata")
+
+
+def test_a_trained_model_round_trips_through_its_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(70, 8)).astype(np.float32)
+    reads = [UnitNeeds("other", "neutral", 0.0, (), "use", "default")] * 70
+    labels = {
+        "intent": [INTENTS[i % 5] for i in range(70)],
+        "stage": [STAGES[i % 7] for i in range(70)],
+        "sentiment": [SENTIMENTS[i % 3] for i in range(70)],
+    }
+    model = train(reads, ["x"] * 70, vectors, labels, {"embedder_id": "toy@1", "version": "t1"})
+    model.save(tmp_path / "m.npz")
+    loaded = NeedsModel.load(tmp_path / "m.npz")
+    assert (loaded.embedder_id, loaded.version) == ("toy@1", "t1")
+    assert loaded.refine(reads[:5], ["x"] * 5, vectors[:5]) == model.refine(
+        reads[:5], ["x"] * 5, vectors[:5]
+    )
+
+
+@pytest.mark.slow
+def test_units_are_read_by_the_model_once_their_embedding_is_cached(
+    store: Store,
+    settings,
+    embedder: Embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    Ingestor(store, settings).ingest_paths(
+        [CORPORA_DIR / "demo" / "interviews" / "INT-ZH-01.md"], "interview", "w"
+    )
+    units = list(store.iter_units("w"))
+    model = default_model()
+    assert model is not None
+    lexicon = default_analyzer().version
+    analyze_units(store, "w", units)
+    assert set(store.unit_needs("w", lexicon)) == {u.id for u in units}
+    assert store.unit_needs("w", f"{lexicon}+{model.version}") == {}
+
+    CachedEmbedder(embedder, store).encode([u.norm_text for u in units])
+    read = analyze_units(store, "w", units)
+    assert set(store.unit_needs("w", f"{lexicon}+{model.version}")) == {u.id for u in units}
+    assert read == store.unit_needs("w", None)
