@@ -11,7 +11,7 @@ import pytest
 
 from voc.embed import CachedEmbedder, Embedder, load_embedder
 from voc.needs import INTENTS, SENTIMENTS, STAGES, UnitNeeds, default_analyzer
-from voc.needs_model import NeedsModel, default_model, train
+from voc.needs_model import SIGNAL_TASKS, NeedsModel, default_model, train
 from voc.normalize import normalize_for_analysis
 from voc.pipeline import Ingestor, analyze_units
 from voc.settings import CORPORA_DIR
@@ -27,11 +27,16 @@ def test_a_model_is_shipped_for_the_default_embedder(embedder: Embedder) -> None
     model = default_model()
     assert model is not None
     assert model.embedder_id == embedder.model_id
-    assert {t: h.labels for t, h in model.heads.items()} == {
+    heads = {t: h.labels for t, h in model.heads.items()}
+    assert {t: heads.pop(t) for t in ("intent", "stage", "sentiment")} == {
         "intent": tuple(sorted(INTENTS)),
         "stage": tuple(sorted(STAGES)),
         "sentiment": tuple(sorted(SENTIMENTS)),
     }
+    # Signal heads ship only where they helped in cross-validation (the card lists them).
+    assert set(heads) <= set(SIGNAL_TASKS)
+    assert set(heads.values()) <= {("no", "yes")}
+    assert sorted(heads) == sorted(model.info["signal_heads"])
     assert (Path(__file__).parents[1] / "models" / "needs" / "MODEL_CARD.md").exists()
 
 

@@ -173,7 +173,6 @@ class NeedsAnalyzer:
         i = lex["intent"]
         self._request = _compile(i["request_zh"], i["request_en"])
         self._request_weak = _compile(i["request_weak_zh"], [])
-        self._request_soft = _compile(i["request_soft_zh"], [])
         self._question = _compile(i["question_zh"], i["question_en"])
         self._rhetorical = _compile(i["rhetorical_zh"], i["rhetorical_en"])
         self._rhetorical_strong = _compile(i["rhetorical_strong_zh"], i["rhetorical_strong_en"])
@@ -287,7 +286,9 @@ class NeedsAnalyzer:
         if _search(self._request, t):
             return "request"
         asks = "?" in t or "？" in t
-        if _search(self._request_weak, t) and (not asks or _search(self._request_soft, t)):
+        if _search(self._request_weak, t):
+            # "能不能加个导出？" asks for a change (corpora/needs_*/README.md); "能导出吗？",
+            # without a change verb after 能不能, asks whether it exists.
             return "request"
         if _search(self._rhetorical_strong, t):
             return "pain"
