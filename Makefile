@@ -10,7 +10,7 @@ export OPENBLAS_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 export NUMBA_NUM_THREADS ?= 2
 
-.PHONY: install browser demo test lint bench-ingest bench-report clean
+.PHONY: install browser demo test lint audit bench-ingest bench-report clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/audit.py
 	$(PY) -m pytest -q
+
+# Known vulnerabilities in the installed (pinned) packages; skipped with a message offline.
+audit: $(STAMP)
+	$(PY) tools/audit.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

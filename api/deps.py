@@ -14,7 +14,7 @@ from api.jobs import JobRunner
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.themecache import RunThemes
-from voc.errors import NotFoundError
+from voc.errors import ModelUnavailableError, NotFoundError
 from voc.keys import has_scope, parse_token, verify
 from voc.pipeline import Ingestor, ThemeAssigner
 from voc.settings import VocSettings
@@ -36,7 +36,16 @@ def _ingestor(request: Request) -> Ingestor:
 
 
 def _assigner(request: Request) -> ThemeAssigner:
-    return request.app.state.assigner
+    """The live assigner; without a loaded model, a 503 that names the problem, raised before
+    anything is stored, so a submit is never half done."""
+    assigner = request.app.state.assigner
+    if assigner is None:
+        raise ModelUnavailableError(
+            f"{request.app.state.model_error} Submitting feedback needs the embedding model to "
+            "place new units in themes; nothing was stored. Fix VOC_MODEL (see /readyz) and "
+            "send the batch again; reads still work."
+        )
+    return assigner
 
 
 def _jobs(request: Request) -> JobRunner:

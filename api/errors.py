@@ -23,6 +23,7 @@ log = logging.getLogger("voc.api")
 PROBLEM_JSON = "application/problem+json"
 
 TITLES = {
+    "bad_request": "Body cannot be parsed",
     "unauthorized": "Missing or invalid API key",
     "forbidden": "The API key lacks a scope",
     "not_found": "Not found",
@@ -40,6 +41,7 @@ TITLES = {
 }
 
 _HTTP_CODES = {
+    400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -49,6 +51,10 @@ _HTTP_CODES = {
     422: "validation_error",
     429: "rate_limited",
 }
+
+
+RETRY_AFTER_S = 5
+"""Retry-After of a 503 whose cause passes by itself (database down or locked, start, stop)."""
 
 
 def problem_type(code: str) -> str:
@@ -123,14 +129,11 @@ def _voc_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("request_failed path=%s code=%s", request.url.path, exc.code)
     extra = {k: v for k, v in exc.detail.items() if isinstance(v, str | int | float | bool)}
     extra.pop("code", None)
-    return problem(
-        exc.status,
-        exc.code,
-        exc.message,
-        request.url.path,
-        getattr(exc, "headers", None) or None,
-        **extra,
-    )
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status == 503 and (exc.detail.get("retryable") or exc.detail.get("retry_after")):
+        # A database that is down or locked, or a server starting or stopping: worth retrying.
+        headers.setdefault("Retry-After", str(exc.detail.get("retry_after") or RETRY_AFTER_S))
+    return problem(exc.status, exc.code, exc.message, request.url.path, headers or None, **extra)
 
 
 def _pointer(loc: tuple[Any, ...]) -> dict[str, str]:
@@ -159,6 +162,12 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}; see /docs for the API."
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        # FastAPI's words for a body that is not UTF-8 JSON (binary, another encoding).
+        detail = (
+            "the request body cannot be parsed: send UTF-8 JSON with Content-Type: "
+            "application/json, or a file upload to .../uploads."
+        )
     return problem(exc.status_code, code, detail, request.url.path, exc.headers)
 
 

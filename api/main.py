@@ -1,7 +1,9 @@
 """The FastAPI app, built by `create_app(settings)`: nothing happens at import time.
 
 The lifespan opens the store (migrating it), loads the embedder once with the loader the CLI
-uses, and starts the job runner; routes reach them through api.deps. It also caps BLAS at
+uses (a model that fails to load leaves reads working and /readyz naming the problem), starts
+the job runner, recovers jobs of processes that died, and on shutdown gives running jobs
+VOC_SHUTDOWN_GRACE_S (api/jobs.py); routes reach them through api.deps. It also caps BLAS at
 `api_threads` (default 1) for the app's life: requests run in parallel already, and numpy
 sized its pool when it was imported, so environment variables set now would come too late.
 The cap holds for re-cluster jobs too. uvicorn runs the lifespan in the main thread, which
@@ -11,6 +13,7 @@ thread has set one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,9 +44,12 @@ from api.schemas import Problem
 from api.themecache import RunThemes
 from voc import __version__
 from voc.embed import Embedder, load_embedder
+from voc.errors import VocError
 from voc.pipeline import Ingestor, ThemeAssigner
 from voc.settings import VocSettings, apply_thread_limits, get_settings
 from voc.store import Store
+
+log = logging.getLogger("voc.api")
 
 DESCRIPTION = """Voice of customer over HTTP: submit feedback, read themes, quotes and runs.
 
@@ -70,6 +76,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def _load_model(
+    settings: VocSettings, embedder: Embedder | None
+) -> tuple[Embedder | None, str | None]:
+    """The embedder, or None and why not. A model that cannot be loaded does not stop the
+    server: reads need no model, and /readyz reports the problem (503) so an orchestrator
+    keeps traffic away while /healthz says the process itself is fine."""
+    try:
+        model = embedder or load_embedder(settings.model, threads=settings.api_threads)
+        model.encode(["warm up"])  # backends load weights lazily; pay that before serving
+    except Exception as exc:
+        message = exc.message if isinstance(exc, VocError) else f"{type(exc).__name__}: {exc}"
+        log.error("model_unavailable model=%s error=%s", settings.model or "default", message)
+        return None, f"the embedding model ({settings.model or 'default'}) did not load: {message}"
+    return model, None
+
+
 def create_app(settings: VocSettings | None = None, embedder: Embedder | None = None) -> FastAPI:
     """The app for `settings` (default: from the environment). `embedder` lets a process that
     already holds a loaded model (tests, benchmarks) share it instead of loading another."""
@@ -82,21 +104,23 @@ def create_app(settings: VocSettings | None = None, embedder: Embedder | None = 
         blas = threadpool_limits(settings.api_threads, user_api="blas")
         try:
             store = Store.open(settings.resolved_database_url)
-            store.fail_unfinished_jobs("the server stopped before the job finished; start it again")
-            model = embedder or load_embedder(settings.model, threads=settings.api_threads)
-            model.encode(["warm up"])  # backends load weights lazily; pay that before serving
+            model, model_error = _load_model(settings, embedder)
             ingestor = Ingestor(store, settings)
-            assigner = ThemeAssigner(model, settings.assign_threshold)
+            assigner = ThemeAssigner(model, settings.assign_threshold) if model else None
             app.state.store = store
             app.state.themes = RunThemes(store)
             app.state.embedder = model
+            app.state.model_error = model_error
             app.state.ingestor = ingestor
             app.state.assigner = assigner
-            app.state.jobs = JobRunner(store, settings, model, ingestor, assigner, metrics)
+            app.state.jobs = JobRunner(
+                store, settings, model, ingestor, assigner, metrics, model_error
+            )
+            app.state.jobs.recover()
             try:
                 yield
             finally:
-                app.state.jobs.shutdown()
+                app.state.jobs.shutdown(settings.shutdown_grace_s)
                 store.close()
         finally:
             blas.restore_original_limits()

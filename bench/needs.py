@@ -33,6 +33,7 @@ from voc.needs import (
     NeedsAnalyzer,
     UnitNeeds,
     default_analyzer,
+    read_labelled,
 )
 from voc.needs_model import default_model
 from voc.normalize import normalize_for_analysis
@@ -40,14 +41,6 @@ from voc.settings import CORPORA_DIR
 
 ROOT = Path(__file__).resolve().parent
 TARGETS = {"intent": 0.75, "stage": 0.70}
-
-
-def load_eval(folder: Path) -> list[dict[str, str]]:
-    rows: list[dict[str, str]] = []
-    for lang in ("zh", "en"):
-        with (folder / f"{lang}.csv").open(encoding="utf-8", newline="") as f:
-            rows += list(csv.DictReader(f))
-    return rows
 
 
 def load_dev() -> list[dict[str, str]]:
@@ -162,7 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     analyzer = default_analyzer()
     model = default_model()
-    rows = load_dev() if args.dev else load_eval(args.data)
+    rows = load_dev() if args.dev else read_labelled(args.data)
     title = "demo gold (development set)" if args.dev else f"{args.data} (held-out evaluation)"
     results: dict[str, Any] = {}
     for method, refine in (("lexicon", False), ("lexicon + model", True)):

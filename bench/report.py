@@ -3,7 +3,8 @@
 Builds a synthetic store through the store's own write methods (no clustering, so it takes
 seconds, not the hour embedding 100k units would): 25,000 bilingual records of four units each
 from the demo corpus's sentences, over 26 weeks and four sources, and one run of 200 themes
-(sizes Zipf-like, five quotes each, 20 parents). It then times `build_report` and
+(sizes Zipf-like, five quotes each, 20 parents) with the needs profiles a real run stores
+(every unit read by the needs lexicon). It then times `build_report` and
 `render_html`, opens the file in Debian's headless Chromium (never a downloaded browser) and
 measures, over `--repeats` fresh pages, the time from navigation to the rendered overview
 (`performance.now()` when the page marks itself ready) and to an opened theme panel. Prints
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from voc.ids import text_hash
+from voc.pipeline import attach_needs
 from voc.report import build_report, render_html
+from voc.settings import VocSettings
 from voc.store import LineageRow, RunLineage, Store
 from voc.types import FeedbackRecord, FeedbackUnit, Run, Theme, Turn
 
@@ -61,6 +64,7 @@ def build_store(store: Store, n_themes: int, n_units: int, seed: int = 0) -> Non
     theme_ids = [f"T-{k + 1:04d}" for k in range(n_themes)]
     unit_themes: list[tuple[str, str | None, float]] = []
     members: dict[str, list[FeedbackUnit]] = {t: [] for t in theme_ids}
+    every: list[FeedbackUnit] = []
     for source in SOURCES:
         records: list[FeedbackRecord] = []
         units: list[FeedbackUnit] = []
@@ -106,6 +110,7 @@ def build_store(store: Store, n_themes: int, n_units: int, seed: int = 0) -> Non
                 unit_themes.append((unit.id, theme, 0.8))
                 members[theme].append(unit)
         store.write_batch(WS, source, None, records, units, [])
+        every += units
     run = Run(
         run_id="bench-run",
         workspace_id=WS,
@@ -141,6 +146,9 @@ def build_store(store: Store, n_themes: int, n_units: int, seed: int = 0) -> Non
         )
         for p, parent in enumerate(parents)
     ]
+    # The needs profiles a real run stores (voc.pipeline.attach_needs, the lexicon reading every
+    # unit), so the page carries priority, unstated needs, the journey map and stage cells.
+    attach_needs(store, VocSettings(_env_file=None), run, themes, unit_themes, every)
     events = [LineageRow(run.run_id, 0, "born", t, [], None, None, "") for t in theme_ids]
     until = start + timedelta(weeks=WEEKS)
     store.complete_run(

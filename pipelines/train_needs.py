@@ -12,7 +12,6 @@ for `python -m bench.needs` only.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -22,20 +21,12 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from voc.embed import load_embedder
-from voc.needs import SIGNALS, default_analyzer
+from voc.needs import SIGNALS, default_analyzer, read_labelled
 from voc.needs_model import LABELS, MODEL_PATH, TASKS, train
 from voc.normalize import normalize_for_analysis
 from voc.settings import CORPORA_DIR, apply_thread_limits, get_settings
 
 GRID = [(c, scale) for scale in (4.0, 8.0, 16.0) for c in (0.03, 0.1, 0.3, 1.0)]
-
-
-def load_rows(folder: Path) -> list[dict[str, str]]:
-    rows: list[dict[str, str]] = []
-    for lang in ("zh", "en"):
-        with (folder / f"{lang}.csv").open(encoding="utf-8", newline="") as f:
-            rows += list(csv.DictReader(f))
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("corpora/needs_eval is the held-out evaluation set: never train on it")
     settings = get_settings()
     apply_thread_limits(settings.threads)
-    rows = load_rows(args.data)
+    rows = read_labelled(args.data)
     texts = [normalize_for_analysis(r["text"]) for r in rows]
     embedder = load_embedder(settings.model, threads=settings.threads)
     clock = time.perf_counter()

@@ -128,6 +128,16 @@ class PostgresCluster:
             "--locale=C.UTF-8",
             "--no-sync",
         )
+        self.start_server()
+        self._admin = psycopg.connect(
+            host=str(self.base), user=SUPERUSER, dbname="postgres", autocommit=True
+        )
+        self._admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        store = Store.open(self.url(TEMPLATE))
+        store.close()
+
+    def start_server(self) -> None:
+        """Start the server on the cluster's data (again, after `stop_server`)."""
         # No TCP at all (listen_addresses empty): the socket sits in a directory only the
         # server's user (and root) may enter. Durability settings are off: the data is
         # thrown away, and fsync on a shared two-core CI machine is most of the cost.
@@ -138,15 +148,14 @@ class PostgresCluster:
             "-c max_connections=200 -c shared_buffers=64MB"
         )
         self._run(
-            "pg_ctl", "-D", str(data), "-l", str(self.base / "server.log"), "-o", options, "-w",
-            "start",
+            "pg_ctl", "-D", str(self.base / "data"), "-l", str(self.base / "server.log"),
+            "-o", options, "-w", "start",
         )  # fmt: skip
-        self._admin = psycopg.connect(
-            host=str(self.base), user=SUPERUSER, dbname="postgres", autocommit=True
-        )
-        self._admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
-        store = Store.open(self.url(TEMPLATE))
-        store.close()
+
+    def stop_server(self) -> None:
+        """Stop the server, closing every connection, and keep its data: a database outage
+        for fault tests (tests/api/test_api_faults.py), ended by `start_server`."""
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop")
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.base}"

@@ -10,8 +10,11 @@ skipped only with VOC_TEST_POSTGRES=0, or when PostgreSQL is missing and cannot 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +25,7 @@ from tests.backends import (
     find_bindir,
     install_postgres,
 )
+from voc.jobs import ProcessOwner
 from voc.settings import VocSettings
 from voc.store import Store
 
@@ -72,3 +76,16 @@ def store(settings: VocSettings) -> Iterator[Store]:
     store = Store.open(settings.resolved_database_url)
     yield store
     store.close()
+
+
+@pytest.fixture
+def dead_owner() -> dict[str, Any]:
+    """The owner record (voc.jobs) of a process that ran on this machine and has exited: a
+    real `sleep`, started, looked up and killed, so liveness is judged as in production."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    stat = Path(f"/proc/{sleeper.pid}/stat").read_text()
+    started = int(stat[stat.rindex(")") + 2 :].split()[19])
+    owner = replace(ProcessOwner.current(), pid=sleeper.pid, started=started, program="sleep")
+    sleeper.kill()
+    sleeper.wait()
+    return owner.to_json()

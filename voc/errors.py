@@ -52,3 +52,19 @@ class ModelUnavailableError(VocError):
 
     code = "model_unavailable"
     status = 503
+
+
+class RunInProgressError(VocError):
+    """The workspace's run lock is held: another re-cluster is queued or running (started by
+    the API, `voc recluster` or the weekly worker); the message names who holds it."""
+
+    code = "conflict"
+    status = 409
+
+
+class RunInterruptedError(VocError):
+    """A run was declared interrupted (its process looked dead, or a shutdown's grace period
+    passed) before it completed, so it may not become current."""
+
+    code = "run_interrupted"
+    status = 409

@@ -29,6 +29,7 @@ docs/needs.md has the details.
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import tomllib
@@ -42,7 +43,7 @@ from typing import Any
 
 from voc.errors import InputError
 from voc.normalize import normalize_for_analysis
-from voc.settings import MODELS_DIR
+from voc.settings import DEFAULT_PRIORITY_WEIGHTS, MODELS_DIR
 
 INTENTS: tuple[str, ...] = ("pain", "request", "question", "praise", "other")
 SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -80,6 +81,7 @@ _STAGE_ORDER = ("renew_churn", "discover", "evaluate", "onboard", "purchase", "s
 _METADATA_STAGE_KEYS = ("stage", "journey_stage", "lifecycle_stage")
 _EVIDENCE_SIGNALS = frozenset({"workaround", "effort", "confusion"})
 _SENTIMENT_CUT = 0.2
+RATING_FIELDS: tuple[str, ...] = ("rating", "nps", "csat", "score")
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,13 +371,7 @@ class NeedsParams:
     with their own time is what marks a need nobody states."""
     unstated_min_units: int = 10
     priority_weights: Mapping[str, float] = field(
-        default_factory=lambda: {
-            "volume": 0.30,
-            "growth": 0.20,
-            "negativity": 0.20,
-            "churn_risk": 0.15,
-            "effort": 0.15,
-        }
+        default_factory=lambda: dict(DEFAULT_PRIORITY_WEIGHTS)
     )
     growth_window_days: int = 28
     breakdown_fields: tuple[str, ...] = (
@@ -386,7 +382,7 @@ class NeedsParams:
         "segment",
         "platform",
     )
-    rating_fields: tuple[str, ...] = ("rating", "nps", "csat", "score")
+    rating_fields: tuple[str, ...] = RATING_FIELDS
     """Record metadata fields holding a score (stars, NPS, CSAT) for the rating impact."""
 
 
@@ -575,9 +571,6 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-RATING_FIELDS: tuple[str, ...] = ("rating", "nps", "csat", "score")
-
-
 def record_ratings(
     records: Mapping[str, Mapping[str, Any]], fields: Sequence[str] = RATING_FIELDS
 ) -> dict[str, tuple[float, int]]:
@@ -684,6 +677,16 @@ def needs_from_dict(d: Mapping[str, Any]) -> UnitNeeds:
         stage_from=d["stage_from"],
         facets=tuple(d.get("facets", ())),
     )
+
+
+def read_labelled(folder: Path) -> list[dict[str, str]]:
+    """The rows of a hand-labelled set (corpora/needs_train, corpora/needs_eval): zh.csv then
+    en.csv, columns id, lang, source, domain, text, intent, sentiment, stage, signals."""
+    rows: list[dict[str, str]] = []
+    for lang in ("zh", "en"):
+        with (folder / f"{lang}.csv").open(encoding="utf-8", newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
 
 
 def analyze_texts(texts: Iterable[str], analyzer: NeedsAnalyzer | None = None) -> list[UnitNeeds]:

@@ -15,6 +15,7 @@ import logging
 import subprocess
 import threading
 import time
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,6 +46,7 @@ from voc.ingest.base import (
     scalar_value,
     text_value,
 )
+from voc.jobs import Heartbeat, acquire_run_lock
 from voc.needs import (
     NeedsAnalyzer,
     NeedsParams,
@@ -76,6 +78,7 @@ from voc.settings import VocSettings
 from voc.store import (
     EXTERNAL_ID_CHARS,
     SPEAKER_CHARS,
+    Job,
     LineageRow,
     LiveAssignment,
     RunCluster,
@@ -113,6 +116,8 @@ ProgressCallback = Callable[[str, int], None]
 """Called with (current file, records read so far) after each batch and file."""
 
 SHOWN_PROBLEMS = 50
+API_LABEL = "api"
+"""The file name of items submitted to the API; their line is their 1-based batch index."""
 
 
 @dataclass(slots=True)
@@ -321,7 +326,7 @@ class Ingestor:
         return outcomes
 
     def submit(
-        self, items: Sequence[Any], workspace_id: str, label: str = "api"
+        self, items: Sequence[Any], workspace_id: str, label: str = API_LABEL
     ) -> tuple[IngestSummary, list[ItemOutcome]]:
         """Ingest JSON records sent to the API as one ingest, reporting each item.
 
@@ -409,6 +414,17 @@ class Ingestor:
                     f"{_where(draft.location)}: the id is {len(draft.external_id):,} characters, "
                     f"over the limit of {EXTERNAL_ID_CHARS}; map a shorter id column "
                     "(--map id=COLUMN)."
+                ),
+                excerpt=draft.text[:200],
+            )
+        if not _has_words(draft):
+            return Reject(
+                location=draft.location,
+                code="empty_text",
+                reason=(
+                    f"{_where(draft.location)}: the customer text is only punctuation, spaces "
+                    "or invisible marks, so there is nothing to analyse; fill in the text or "
+                    "remove the item."
                 ),
                 excerpt=draft.text[:200],
             )
@@ -608,7 +624,22 @@ def _short_speakers(draft: RecordDraft) -> tuple[list[Turn], list[str]]:
     return cut, [*draft.warnings, f"{where}: speaker labels cut to {SPEAKER_CHARS} characters"]
 
 
+def _has_words(draft: RecordDraft) -> bool:
+    """Whether any customer turn holds a letter, digit or symbol (emoji count: "👍" is
+    feedback). A draft without customer turns passes: adapters keep such calls with a
+    warning, as context. Text of only "!!!" or "。。。" gives no unit and no theme, so
+    accepting it would count as received something nobody can read."""
+    customer = [draft.text[t.start : t.end] for t in draft.turns if t.role == "customer"]
+    if not customer:
+        return True
+    return any(unicodedata.category(ch)[0] in "LNS" for part in customer for ch in part)
+
+
 def _where(location: Location) -> str:
+    """Where an item came from, for reasons: `file:line`, or `record N` (1-based) for an item
+    of a batch sent to the API, whose client knows no file."""
+    if location.file == API_LABEL and location.line:
+        return f"record {location.line}"
     return f"{location.file}:{location.line}" if location.line else location.file
 
 
@@ -678,6 +709,7 @@ def recluster(
     clusterer_params: dict[str, Any] | None = None,
     progress: StepCallback | None = None,
     run_id: str | None = None,
+    lock: Job | None = None,
 ) -> tuple[Run, list[Theme]]:
     """Cluster every stored unit of a workspace into a new run of themes.
 
@@ -686,10 +718,73 @@ def recluster(
     its served themes, its matched clusters and its lineage become current only when complete
     (one transaction); a failure marks it failed and leaves the previous run served. `run_id`
     lets a caller that queues the run (the API) name it before it starts.
+
+    The run holds its workspace's run lock (voc.jobs) from before its row is written until
+    it is complete or failed: `lock` is the lock job a caller already holds and finishes
+    itself (the API's queued job); without one the lock is taken here, kept alive by a
+    heartbeat and released at the end, and a run already in progress anywhere raises
+    RunInProgressError.
     """
+    run_id = run_id or uuid.uuid4().hex
+    if lock is not None:
+        return _recluster(
+            store, settings, workspace_id, embedder, seed, clusterer_params, progress, run_id
+        )
+    job = acquire_run_lock(
+        store,
+        workspace_id,
+        run_id,
+        {"seed": seed, "clusterer": clusterer_params or {}},
+        settings.run_stale_after_s,
+    )
+    heartbeat = Heartbeat(store, settings.run_heartbeat_s, [job.id]).start()
+    try:
+        store.update_job(job.id, status="running")
+        run, themes = _recluster(
+            store, settings, workspace_id, embedder, seed, clusterer_params, progress, run_id
+        )
+    except BaseException as exc:
+        _quietly(store.update_job, job.id, status="failed", error=failure_reason(exc))
+        raise
+    finally:
+        heartbeat.stop()
+    result = {"run_id": run.run_id, "n_units": run.n_units, "n_themes": run.n_themes}
+    _quietly(store.update_job, job.id, status="done", result=result)
+    return run, themes
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed run or job says: a stop (Ctrl-C, SIGTERM) as an interruption."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        detail = str(exc) or type(exc).__name__
+        return f"interrupted: the process running it was stopped ({detail}); start it again."
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _quietly(write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Record an outcome without hiding the one that matters: when the database is the
+    problem (down, locked, full), recording a failure fails too, and the first error is the
+    one to report; a completed run is current whether or not its lock's release was recorded.
+    Recovery (voc.jobs) settles what was not recorded once this process is gone."""
+    try:
+        write(*args, **kwargs)
+    except Exception as exc:
+        log.warning("could_not_record_failure error=%s: %s", type(exc).__name__, exc)
+
+
+def _recluster(
+    store: Store,
+    settings: VocSettings,
+    workspace_id: str,
+    embedder: Embedder,
+    seed: int,
+    clusterer_params: dict[str, Any] | None,
+    progress: StepCallback | None,
+    run_id: str,
+) -> tuple[Run, list[Theme]]:
     params = {"seed": seed, **(clusterer_params or {})}
     run = Run(
-        run_id=run_id or uuid.uuid4().hex,
+        run_id=run_id,
         workspace_id=workspace_id,
         status="running",
         started_at=datetime.now(UTC),
@@ -750,7 +845,7 @@ def recluster(
         )
         store.complete_run(run, built.themes, built.unit_themes, space, built.lineage)
     except BaseException as exc:
-        store.fail_run(run, f"{type(exc).__name__}: {exc}")
+        _quietly(store.fail_run, run, failure_reason(exc))
         raise
     log.info(
         "recluster_done run_id=%s workspace=%s units=%d themes=%d unassigned=%d stability=%s "
@@ -1721,8 +1816,11 @@ def workspace_alerts(store: Store, workspace_id: str) -> list[Alert]:
     run = store.current_run(workspace_id)
     if run is None:
         return []
+    # Themed units before the volume, so concurrent submits only add to the volume (a unit
+    # counted in a theme but not in the volume is refused by trend_points).
+    observations = store.theme_observations(run.run_id)
     volume = Counter(d.date() for d in store.unit_dates(workspace_id) if d is not None)
-    points = trend_points(store.theme_observations(run.run_id), volume, "week")
+    points = trend_points(observations, volume, "week")
     themes = store.list_themes(run.run_id)
     names = {t.theme_id: t.name for t in themes}
     hidden = store.hidden_themes(run.run_id)

@@ -17,6 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPORA_DIR = PROJECT_ROOT / "corpora"
 MODELS_DIR = PROJECT_ROOT / "models"
+DEFAULT_PRIORITY_WEIGHTS: dict[str, float] = {
+    "volume": 0.30,
+    "growth": 0.20,
+    "negativity": 0.20,
+    "churn_risk": 0.15,
+    "effort": 0.15,
+}
+"""Weights of a theme's priority (voc.needs.rank_priorities) unless VOC_PRIORITY_WEIGHTS says."""
 
 
 class VocSettings(BaseSettings):
@@ -82,14 +90,24 @@ class VocSettings(BaseSettings):
         "in parallel, so more contend for the cores: on two busy cores a 107-unit batch took "
         "46-551 ms with 2 threads against a steady 65 ms with 1.",
     )
+    shutdown_grace_s: float = Field(
+        30,
+        ge=0,
+        description="On SIGTERM, how long `voc serve` lets in-flight requests finish, and then "
+        "how long running jobs get; a run still going after that is failed as interrupted (the "
+        "previous run stays current) and an upload is handed back to the next server start.",
+    )
+    run_heartbeat_s: float = Field(
+        15, gt=0, description="How often a process holding a run or job says it is alive."
+    )
+    run_stale_after_s: float = Field(
+        120,
+        gt=0,
+        description="A job held by a process on another machine or container whose heartbeat "
+        "is older than this counts as interrupted (same-machine holders are looked up by pid).",
+    )
     priority_weights: dict[str, float] = Field(
-        default_factory=lambda: {
-            "volume": 0.30,
-            "growth": 0.20,
-            "negativity": 0.20,
-            "churn_risk": 0.15,
-            "effort": 0.15,
-        },
+        default_factory=lambda: dict(DEFAULT_PRIORITY_WEIGHTS),
         description="Weights of a theme's priority score (voc.needs.rank_priorities): volume, "
         "growth, negativity, churn_risk, effort; each component is scaled against the run's "
         'highest theme. Example: VOC_PRIORITY_WEIGHTS=\'{"volume": 1, "churn_risk": 1}\'.',

@@ -8,6 +8,7 @@ two agree). Ids are content hashes, so writing the same record twice is a no-op.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from voc.errors import InputError, NotFoundError, StoreError
+from voc.errors import InputError, NotFoundError, RunInterruptedError, StoreError
 from voc.ids import text_hash
 from voc.needs import UnitNeeds
 from voc.types import FeedbackRecord, FeedbackUnit, Reject, Run, Theme, Turn
@@ -350,6 +351,8 @@ jobs = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("started_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
+    sa.Column("owner", sa.JSON),
+    sa.Column("heartbeat_at", UTCDateTime),
     sa.Index("ix_jobs_ws_created", "workspace_id", "created_at"),
     sa.Index("ux_jobs_active_lock", "active_lock", unique=True),
 )
@@ -454,6 +457,11 @@ class Job:
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    owner: dict[str, Any] | None = None
+    """The process that holds the job (voc.jobs.ProcessOwner as JSON); None in jobs made
+    before owners were recorded."""
+    heartbeat_at: datetime | None = None
+    """When the owner last said it was alive: how a process on another machine is judged."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -508,8 +516,49 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+SQLITE_TIMEOUT_S = 30.0
+"""How long a SQLite writer waits for another one's lock before the database counts as
+unavailable; `sqlite:///PATH?timeout=SECONDS` sets another."""
+
+_SQLITE_UNAVAILABLE = {
+    5: "it is locked by another writer for longer than the busy timeout",  # SQLITE_BUSY
+    6: "a table is locked by another connection",  # SQLITE_LOCKED
+    7: "SQLite ran out of memory",  # SQLITE_NOMEM
+    8: "the database file is read-only",  # SQLITE_READONLY
+    10: "reading or writing the file failed (disk I/O error)",  # SQLITE_IOERR
+    13: "the disk is full",  # SQLITE_FULL
+    14: "the database file cannot be opened",  # SQLITE_CANTOPEN
+}
+"""SQLite result codes that say the database cannot be used now (not that a query is wrong)."""
+
+_PG_UNAVAILABLE = {
+    "08": "the connection to the server failed",
+    "53": "the server ran out of a resource (disk, memory or connections)",
+    "57": "the server is shutting down or starting up",
+}
+"""SQLSTATE classes that say the same of PostgreSQL."""
+
+
+def _unavailable_reason(context: sa.engine.ExceptionContext) -> str | None:
+    """Why the database cannot be used, when that is what the error says; None for errors of
+    the statement itself (a constraint, a bug), which stay what they are."""
+    orig = context.original_exception
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return _SQLITE_UNAVAILABLE.get(code & 0xFF)
+    if context.is_disconnect:
+        return "the connection to the server was lost"
+    if type(orig).__module__.startswith("psycopg") and type(orig).__name__ == "OperationalError":
+        state = getattr(orig, "sqlstate", None)
+        if state is None:
+            first = str(orig).strip().splitlines()[0] if str(orig).strip() else "no answer"
+            return f"cannot connect to the server: {first}"
+        return _PG_UNAVAILABLE.get(state[:2])
+    state = getattr(orig, "sqlstate", None)
+    return _PG_UNAVAILABLE.get(state[:2]) if isinstance(state, str) else None
 
 
 MIGRATION_LOCK = 0x766F63
@@ -544,15 +593,51 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent.mkdir(
+                parents=True, exist_ok=True
+            )
         try:
+            parsed = sa.make_url(url)
+            self.safe_url = parsed.render_as_string(hide_password=True)
             # A server may close idle connections (restarts, proxies); SQLite files cannot.
-            ping = sa.make_url(url).get_backend_name() == "postgresql"
-            self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=ping)
+            ping = parsed.get_backend_name() == "postgresql"
+            connect_args: dict[str, Any] = {}
+            if parsed.get_backend_name() == "sqlite" and "timeout" not in parsed.query:
+                connect_args["timeout"] = SQLITE_TIMEOUT_S
+            # hide_parameters: a failed statement's message then carries no bound values,
+            # which are customer text, into logs, job errors and API problems.
+            self.engine: Engine = sa.create_engine(
+                url,
+                future=True,
+                pool_pre_ping=ping,
+                connect_args=connect_args,
+                hide_parameters=True,
+            )
         except (SQLAlchemyError, ImportError) as exc:
-            raise StoreError(f"cannot open database {url!r}: {exc}") from exc
+            # The URL may not even parse; mask anything that looks like a password in it.
+            shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+            raise StoreError(f"cannot open database {shown!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        sa.event.listen(self.engine, "handle_error", self._unavailable)
+
+    def _unavailable(self, context: sa.engine.ExceptionContext) -> None:
+        """Turn "the database cannot be used now" (locked past the busy timeout, disk full,
+        server down or restarting) into one StoreError, raised from any method, so the CLI
+        prints one clear line and the API answers 503 with Retry-After instead of a 500. A
+        failed pre-ping is left alone: the pool then reconnects by itself."""
+        if context.is_pre_ping:
+            return
+        reason = _unavailable_reason(context)
+        if reason is None:
+            return
+        raise StoreError(
+            f"the database {self.safe_url} is unavailable: {reason} "
+            f"({type(context.original_exception).__name__}: "
+            f"{str(context.original_exception).strip().splitlines()[0]}). "
+            "Nothing was written by this step; retry once the database is back.",
+            retryable=True,
+        ) from context.original_exception
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -574,7 +659,7 @@ class Store:
                 config.attributes["connection"] = conn
                 command.upgrade(config, revision)
         except OperationalError as exc:
-            raise StoreError(f"cannot migrate database {self.url!r}: {exc.orig}") from exc
+            raise StoreError(f"cannot migrate database {self.safe_url}: {exc.orig}") from exc
 
     def schema_revision(self) -> str | None:
         """The migration the database is at; None before the first (no version table yet,
@@ -597,7 +682,7 @@ class Store:
         if name == "postgresql":
             return postgresql.insert(table)
         raise StoreError(
-            f"database {self.url!r} is {name}; voc supports SQLite and PostgreSQL only, "
+            f"database {self.safe_url} is {name}; voc supports SQLite and PostgreSQL only, "
             "whose INSERT ... ON CONFLICT keeps concurrent writes safe."
         )
 
@@ -735,7 +820,7 @@ class Store:
                         [_reject_row(workspace_id, source, ingest_id, rj) for rj in batch_rejects],
                     )
         except OperationalError as exc:
-            raise StoreError(f"cannot write to database {self.url!r}: {exc.orig}") from exc
+            raise StoreError(f"cannot write to database {self.safe_url}: {exc.orig}") from exc
         return written
 
     def count(self, workspace_id: str, table: str = "records") -> int:
@@ -868,6 +953,19 @@ class Store:
         readers see the previous run until this one is whole."""
         info = lineage_info or RunLineage()
         with self.engine.begin() as conn:
+            still_running = conn.execute(
+                runs.update()
+                .where(runs.c.id == run.run_id)
+                .where(runs.c.status == "running")
+                .values(status="completing")
+            )
+            if still_running.rowcount != 1:
+                # Recovery or a shutdown failed it (its process looked dead, or the grace
+                # period passed): a run declared interrupted must not become current later.
+                raise RunInterruptedError(
+                    f"run {run.run_id} was marked failed while it was still being made "
+                    "(interrupted); nothing of it was kept. Start another run."
+                )
             if space is not None:
                 conn.execute(
                     run_spaces.insert().values(
@@ -887,6 +985,7 @@ class Store:
                 runs.update()
                 .where(runs.c.workspace_id == run.workspace_id)
                 .where(runs.c.is_current)
+                .where(runs.c.id != run.run_id)
                 .values(is_current=False)
             )
             run.status, run.is_current = "done", True
@@ -1075,9 +1174,15 @@ class Store:
             )
 
     def fail_run(self, run: Run, error: str) -> None:
+        """Mark a run failed unless something already did (recovery names the first cause)."""
         run.status, run.error, run.is_current = "failed", error, False
         with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == run.run_id).values(_run_row(run)))
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run.run_id)
+                .where(runs.c.status == "running")
+                .values(_run_row(run))
+            )
 
     def current_run(self, workspace_id: str) -> Run | None:
         with self.engine.connect() as conn:
@@ -1262,6 +1367,20 @@ class Store:
         ).where(live_assignments.c.run_id == run_id, live_assignments.c.theme_id.is_not(None))
         return sa.union_all(clustered, live).subquery("members")
 
+    def _with_members(self, query: sa.Select[Any], run_id: str | None) -> sa.Select[Any]:
+        """`query` over units with each unit's theme, score and provisional flag in `run_id`
+        (NULLs for a unit in no theme, or for every unit without a run)."""
+        if run_id is None:
+            return query.add_columns(
+                sa.null().label("theme_id"),
+                sa.null().label("score"),
+                sa.literal(0).label("provisional"),
+            )
+        m = self._members(run_id)
+        return query.add_columns(m.c.theme_id, m.c.score, m.c.provisional).outerjoin(
+            m, m.c.unit_id == units.c.id
+        )
+
     def theme_stats(
         self,
         run_id: str,
@@ -1341,17 +1460,7 @@ class Store:
                 units.c.norm_text.ilike(_like_pattern(norm_text), escape="\\"),
             )
         )
-        if run_id is None:
-            query = base.add_columns(
-                sa.null().label("theme_id"),
-                sa.null().label("score"),
-                sa.literal(0).label("provisional"),
-            )
-        else:
-            m = self._members(run_id)
-            query = base.add_columns(m.c.theme_id, m.c.score, m.c.provisional).outerjoin(
-                m, m.c.unit_id == units.c.id
-            )
+        query = self._with_members(base, run_id)
         with self.engine.connect() as conn:
             total = conn.execute(
                 sa.select(sa.func.count()).select_from(base.subquery())
@@ -1473,12 +1582,22 @@ class Store:
     # -- jobs --------------------------------------------------------------------------------
 
     def create_job(
-        self, job_id: str, workspace_id: str, kind: str, params: dict[str, Any], exclusive: bool
+        self,
+        job_id: str,
+        workspace_id: str,
+        kind: str,
+        params: dict[str, Any],
+        exclusive: bool,
+        owner: dict[str, Any] | None = None,
     ) -> Job | None:
-        """A queued job, or None when `exclusive` and a job of this kind is already queued or
-        running in the workspace (a unique lock column makes the check atomic)."""
+        """A queued job held by `owner`, or None when `exclusive` and a job of this kind is
+        already queued or running in the workspace (a unique lock column makes the check
+        atomic: this is the workspace's run lock, whoever starts the run)."""
         self.ensure_workspace(workspace_id)
-        job = Job(job_id, workspace_id, kind, "queued", params, {}, {}, None, _now())
+        now = _now()
+        job = Job(job_id, workspace_id, kind, "queued", params, {}, {}, None, now)
+        if owner is not None:
+            job.owner, job.heartbeat_at = owner, now
         row = {**dataclasses.asdict(job), "active_lock": None}
         if exclusive:
             row["active_lock"] = f"{workspace_id}:{kind}"
@@ -1489,14 +1608,19 @@ class Store:
             return None
         return job
 
-    def update_job(self, job_id: str, **values: Any) -> None:
-        """Set job columns; a finished job (done or failed) releases its lock."""
+    def update_job(self, job_id: str, **values: Any) -> bool:
+        """Set job columns; True when the job was updated. Finishing a job (done or failed)
+        releases its lock and applies only while it is unfinished, so the first outcome stays:
+        two processes recovering the same dead job fail it once (only the one that did may
+        requeue its work), and a job a shutdown failed is not marked done afterwards."""
+        query = jobs.update().where(jobs.c.id == job_id)
         if values.get("status") in ("done", "failed"):
             values = {**values, "active_lock": None, "finished_at": _now()}
+            query = query.where(jobs.c.status.in_(("queued", "running")))
         elif values.get("status") == "running":
             values = {**values, "started_at": _now()}
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(values))
+            return conn.execute(query.values(values)).rowcount == 1
 
     def get_job(self, workspace_id: str, job_id: str) -> Job:
         with self.engine.connect() as conn:
@@ -1523,15 +1647,70 @@ class Store:
                     return _job_from_row(row)
         return None
 
-    def fail_unfinished_jobs(self, reason: str) -> int:
-        """Mark jobs a stopped server left queued or running as failed, releasing their locks."""
+    def lock_holder(self, workspace_id: str, kind: str) -> Job | None:
+        """The job that holds the workspace's lock of this kind (an exclusive job queued or
+        running), if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(jobs).where(jobs.c.active_lock == f"{workspace_id}:{kind}")
+            ).first()
+        return None if row is None else _job_from_row(row)
+
+    def unfinished_jobs(self, kinds: Sequence[str] | None = None) -> list[Job]:
+        """Jobs queued or running, of every workspace, oldest first."""
+        query = sa.select(jobs).where(jobs.c.status.in_(("queued", "running")))
+        if kinds is not None:
+            query = query.where(jobs.c.kind.in_(list(kinds)))
+        with self.engine.connect() as conn:
+            return [_job_from_row(r) for r in conn.execute(query.order_by(jobs.c.created_at))]
+
+    def beat(self, job_ids: Iterable[str]) -> None:
+        """Say the owner of these jobs is alive (voc.jobs.Heartbeat)."""
+        ids = sorted(job_ids)
+        if not ids:
+            return
         with self.engine.begin() as conn:
-            result = conn.execute(
+            conn.execute(
                 jobs.update()
+                .where(jobs.c.id.in_(ids))
                 .where(jobs.c.status.in_(("queued", "running")))
-                .values(status="failed", error=reason, active_lock=None, finished_at=_now())
+                .values(heartbeat_at=_now())
             )
-            return result.rowcount
+
+    def interrupt_run(self, run_id: str, reason: str) -> bool:
+        """Fail a run that is still `running` (its process died or was stopped); True when
+        this call did it. A run that completed meanwhile is left alone."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .where(runs.c.status == "running")
+                .values(status="failed", error=reason, is_current=False, finished_at=_now())
+            )
+            return done.rowcount == 1
+
+    def fail_orphaned_runs(self, reason: str) -> list[Run]:
+        """Fail every run still `running` that no unfinished run job holds, and return them.
+
+        Every run is made under its workspace's run lock (a `run` job naming it, voc.jobs),
+        taken before the run row is written and released after the run is complete or failed,
+        so a running run without an unfinished job is one whose process died. Runs are read
+        before jobs, and each update applies only while the run is still running: a run that
+        starts or finishes between the two reads is never failed by mistake."""
+        with self.engine.connect() as conn:
+            running = [
+                _run_from_row(r)
+                for r in conn.execute(sa.select(runs).where(runs.c.status == "running"))
+            ]
+        if not running:
+            return []
+        held = {job.params.get("run_id") for job in self.unfinished_jobs(["run"])}
+        failed = []
+        for run in running:
+            if run.run_id not in held and self.interrupt_run(run.run_id, reason):
+                run.status, run.error, run.is_current = "failed", reason, False
+                failed.append(run)
+        return failed
 
     # -- reports and exports (voc.report): read-only ------------------------------------------
 
@@ -1588,18 +1767,9 @@ class Store:
     def iter_unit_themes(self, workspace_id: str, run_id: str | None) -> Iterator[UnitHit]:
         """Every unit of the workspace with its theme in `run_id` (None when unassigned or
         not in the run), in record order: the rows of a unit-assignment export."""
-        query = sa.select(units).where(units.c.workspace_id == workspace_id)
-        if run_id is None:
-            query = query.add_columns(
-                sa.null().label("theme_id"),
-                sa.null().label("score"),
-                sa.literal(0).label("provisional"),
-            )
-        else:
-            m = self._members(run_id)
-            query = query.add_columns(m.c.theme_id, m.c.score, m.c.provisional).outerjoin(
-                m, m.c.unit_id == units.c.id
-            )
+        query = self._with_members(
+            sa.select(units).where(units.c.workspace_id == workspace_id), run_id
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(units.c.record_id, units.c.idx))
             for row in rows:
@@ -1703,13 +1873,27 @@ class Store:
                     out.update((r.id, r.meta or {}) for r in rows)
         return out
 
-    def ping(self) -> None:
-        """Raise StoreError unless the database answers."""
+    def ping(self, wait_s: float = 1.0) -> None:
+        """Raise StoreError unless the database answers and, on SQLite, a write could start
+        within `wait_s`: a file locked by another writer answers reads (WAL) while every
+        write would time out, and readiness must say so. The probe takes the write lock and
+        releases it without writing."""
         try:
             with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+                if self.engine.dialect.name != "sqlite":
+                    conn.execute(sa.text("SELECT 1"))
+                    return
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                before = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+                raw.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    conn.rollback()
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout={int(before)}")
         except SQLAlchemyError as exc:
-            raise StoreError(f"database {self.url!r} does not answer: {exc}") from exc
+            raise StoreError(f"database {self.safe_url} does not answer: {exc}") from exc
 
     def connection(self) -> Connection:
         """A raw connection, for tests and migrations checks only."""
@@ -1834,6 +2018,8 @@ def _job_from_row(row: sa.Row[Any]) -> Job:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        owner=row.owner,
+        heartbeat_at=row.heartbeat_at,
     )
 
 

@@ -36,7 +36,7 @@ def _forget_themes(request: Request, store: Store, ws: str) -> None:
     """The run's themes changed in place: drop what the app read of them before."""
     request.app.state.themes = RunThemes(store)
     run = store.current_run(ws)
-    if run is not None:
+    if run is not None and request.app.state.assigner is not None:
         request.app.state.assigner.forget(run.run_id)
 
 

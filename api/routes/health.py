@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import MetricsDep
 from api.errors import NotReadyError
 from api.schemas import Health
+from voc.errors import StoreError
 
 router = APIRouter(tags=["health"])
 
@@ -20,13 +21,29 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health)
 def readyz(request: Request) -> Health:
-    """The database answers and the embedding model is loaded."""
-    store = getattr(request.app.state, "store", None)
-    embedder = getattr(request.app.state, "embedder", None)
-    if store is None or embedder is None:
-        raise NotReadyError("the server is still starting; retry in a few seconds.")
-    store.ping()
-    return Health(status="ready", database="ok", model=embedder.model_id)
+    """The database answers, the embedding model is loaded and the server is not shutting
+    down; otherwise a 503 problem whose `database` and `model` fields say what is wrong."""
+    state = request.app.state
+    store = getattr(state, "store", None)
+    jobs = getattr(state, "jobs", None)
+    if store is None or jobs is None:
+        raise NotReadyError("the server is still starting; retry in a few seconds.", retry_after=5)
+    try:
+        store.ping()
+        database = "ok"
+    except StoreError as exc:
+        database = exc.message
+    model = "ok" if state.embedder is not None else state.model_error
+    problems = [database] if database != "ok" else []
+    if state.embedder is None:
+        problems.append(model)
+    if jobs.closing:
+        problems.append("the server is shutting down")
+    if problems:
+        raise NotReadyError(
+            "not ready: " + "; ".join(problems), database=database, model=model, retry_after=5
+        )
+    return Health(status="ready", database="ok", model=state.embedder.model_id)
 
 
 @router.get("/metrics", response_class=Response)

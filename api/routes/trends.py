@@ -17,16 +17,22 @@ router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["themes"], responses=PROB
 
 
 def run_trends(store: Store, ws: str, run_id: str, granularity: Granularity) -> list[TrendPoint]:
-    """Trend points of the run's level-0 themes against the workspace's whole volume."""
+    """Trend points of the run's level-0 themes against the workspace's whole volume.
+
+    Themed units are read before the volume: units submitted in between then only add to the
+    volume, while the other order let a live assignment made in between count a unit the
+    volume had not seen, which trend_points refuses (a 400 under concurrent submits, found by
+    bench/soak.py)."""
+    observations = store.theme_observations(run_id)
     volume = Counter(d.date() for d in store.unit_dates(ws) if d is not None)
-    return trend_points(store.theme_observations(run_id), volume, granularity)
+    return trend_points(observations, volume, granularity)
 
 
 def latest_growth(store: Store, ws: str, run_id: str, themes: list[Theme]) -> dict[str, float]:
     """Each theme's growth over its baseline in the last week (parents from their children's
     units); themes without a baseline are left out."""
+    observations = store.theme_observations(run_id)  # before the volume: see run_trends
     volume = Counter(d.date() for d in store.unit_dates(ws) if d is not None)
-    observations = store.theme_observations(run_id)
     parent_of = {t.theme_id: t.parent_id for t in themes if t.parent_id}
     as_parents = [(parent_of[t], d) for t, d in observations if t in parent_of]
     growth: dict[str, float] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import JobsDep, SettingsDep, SubmitWorkspace
 from api.errors import PayloadTooLargeError
+from api.jobs import upload_path
 from api.limits import limit_message
 from api.routes.runs import job_public
 from api.schemas import PROBLEM_RESPONSES, JobPublic
@@ -92,7 +92,8 @@ async def upload(
     """Send the file as the raw body (`curl --data-binary @f.csv "...?filename=f.csv"`) or as
     a form field named `file` (`curl -F file=@f.csv`); returns the job that ingests it."""
     limit = int(settings.api_upload_limit_mb * 1e6)
-    folder = settings.data_dir / "uploads" / ws / uuid.uuid4().hex
+    # The folder is named by the job to be, so a job queued again after a crash finds it.
+    folder = upload_path(settings.data_dir, ws, jobs.new_upload_id(), "-").parent
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=1) as form:
             part = form.get("file")

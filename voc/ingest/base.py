@@ -90,6 +90,17 @@ class DecodedText:
     had_bom: bool
     newline: str
     """The file's line end: "\\r\\n", "\\n" or "\\r"; "" for a file of one line."""
+    notes: tuple[tuple[int, str], ...] = ()
+    """(1-based line, what was repaired) for lines that were not clean UTF-8 in a UTF-8 file:
+    a character cut off at the end, or a line saved in another encoding. Adapters add each
+    note as a warning to the record that holds the line, so the repair is never silent."""
+
+    def notes_for(self, first: int | None, last: int | None = None) -> list[str]:
+        """Notes on lines `first`..`last` (a whole file when `first` is None)."""
+        if first is None:
+            return [note for _, note in self.notes]
+        last = first if last is None else last
+        return [note for line, note in self.notes if first <= line <= last]
 
 
 _BOMS = (
@@ -172,6 +183,10 @@ def decode_bytes(data: bytes, name: str) -> DecodedText:
         )
     for bom, codec in _BOMS:
         if data.startswith(bom):
+            if codec == "utf-8":
+                repaired = _decode_utf8(data[len(bom) :], had_bom=True)
+                if repaired is not None:
+                    return repaired
             try:
                 text = data[len(bom) :].decode(codec)
             except UnicodeDecodeError as exc:
@@ -188,11 +203,88 @@ def decode_bytes(data: bytes, name: str) -> DecodedText:
             "byte-order mark, re-save it as UTF-8.",
             reject_code="binary_file",
         )
+    repaired = _decode_utf8(data, had_bom=False)
+    if repaired is not None:
+        return repaired
+    return _detect(data, name)
+
+
+def _decode_utf8(data: bytes, had_bom: bool) -> DecodedText | None:
+    """Strict UTF-8; failing that, a UTF-8 file with a few broken lines, line by line.
+
+    Two breakages are common and must not cost the whole file: an export cut off in the
+    middle of a multi-byte character, and a UTF-8 file into which someone pasted lines saved
+    in GBK or Big5. Both are repaired per line, with a note per line saying what was done.
+    Returns None when the file is not mostly UTF-8, so the encoding detector decides.
+    """
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _detect(data, name)
-    return DecodedText(text, "utf-8", False, _newline_of(text))
+    except UnicodeDecodeError as exc:
+        if exc.end == len(data) and exc.reason == "unexpected end of data":
+            try:
+                head = data[: exc.start].decode("utf-8")
+            except UnicodeDecodeError:
+                return _decode_mixed(data, had_bom)
+            text = head + "\ufffd"
+            line = len(split_lines(head))
+            note = (
+                f"line {line}: the file ends in the middle of a character (it was cut off); "
+                "the broken character was replaced by U+FFFD; check the end of the export"
+            )
+            return DecodedText(text, "utf-8", had_bom, _newline_of(text), ((line, note),))
+        return _decode_mixed(data, had_bom)
+    return DecodedText(text, "utf-8", had_bom, _newline_of(text))
+
+
+def _decode_mixed(data: bytes, had_bom: bool) -> DecodedText | None:
+    """A file whose non-ASCII lines are mostly valid UTF-8: the other lines are decoded in the
+    legacy encoding they most look like (or with U+FFFD for bytes valid in none)."""
+    raw_lines = data.splitlines(keepends=True)
+    decoded: list[str | None] = []
+    utf8_lines = 0
+    for raw in raw_lines:
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            decoded.append(None)
+            continue
+        decoded.append(line)
+        utf8_lines += not line.isascii()
+    bad = [raw for raw, line in zip(raw_lines, decoded, strict=True) if line is None]
+    if utf8_lines <= len(bad):
+        return None
+    codec = _legacy_codec(b"\n".join(bad))
+    notes: list[tuple[int, str]] = []
+    parts: list[str] = []
+    for number, (raw, line) in enumerate(zip(raw_lines, decoded, strict=True), 1):
+        if line is None:
+            try:
+                if codec is None:
+                    raise UnicodeDecodeError("utf-8", raw, 0, len(raw), "no legacy codec")
+                line = raw.decode(codec)
+                note = (
+                    f"line {number} is not UTF-8 like the rest of the file and was read as "
+                    f"{codec.upper()}; check its text and re-save the file as UTF-8"
+                )
+            except UnicodeDecodeError:
+                line = raw.decode("utf-8", errors="replace")
+                note = (
+                    f"line {number} is not valid UTF-8 nor any encoding voc reads; its broken "
+                    "bytes were replaced by U+FFFD"
+                )
+            notes.append((number, note))
+        parts.append(line)
+    text = "".join(parts)
+    return DecodedText(text, "utf-8", had_bom, _newline_of(text), tuple(notes))
+
+
+def _legacy_codec(data: bytes) -> str | None:
+    """The codec among GB18030, Big5 and Windows-1252 that charset-normalizer finds for
+    `data`, or None when none decodes it."""
+    try:
+        return _detect(data, "").encoding
+    except InputError:
+        return None
 
 
 def _detect(data: bytes, name: str) -> DecodedText:
@@ -201,7 +293,7 @@ def _detect(data: bytes, name: str) -> DecodedText:
     if best is None:
         raise InputError(
             f"{name} is neither text in UTF-8, UTF-16, GB18030/GBK, Big5 nor Windows-1252; "
-            "if it is text, re-save it as UTF-8.",
+            "if it is text, re-save it as UTF-8, or save every line in the same encoding.",
             reject_code="binary_file",
         )
     chosen = best
@@ -590,6 +682,15 @@ def iter_csv(text: str, delimiter: str) -> Iterator[CsvRow | CsvError]:
         try:
             for row in reader:
                 end = start + reader.line_num
+                if end == line == len(lines) and _ends_quoted(lines[-1], delimiter):
+                    # The last line opens a quoted cell and the file ends: an export cut off
+                    # inside a cell. Its text is incomplete, like a cut-off JSON item.
+                    yield CsvError(
+                        line,
+                        "the file ends inside a quoted cell that is never closed, so the row "
+                        "is cut off; re-export the file",
+                    )
+                    break
                 if end == len(lines) and end > line and _unclosed_quote(lines, line, end):
                     yield CsvError(
                         line,
@@ -605,6 +706,25 @@ def iter_csv(text: str, delimiter: str) -> Iterator[CsvRow | CsvError]:
             yield CsvError(line, str(exc))
             restart = start + reader.line_num
         start = restart
+
+
+def _ends_quoted(line: str, delimiter: str) -> bool:
+    """Whether a CSV line ends inside a quoted cell: a quote opens a cell only at its start
+    (elsewhere it is a literal character, as the csv module reads it), and `""` inside a
+    quoted cell is an escaped quote."""
+    quoted, at_start, i = False, True, 0
+    while i < len(line):
+        ch = line[i]
+        if quoted and ch == '"':
+            if line[i + 1 : i + 2] == '"':
+                i += 2
+                continue
+            quoted = False
+        elif not quoted and ch == '"' and at_start:
+            quoted = True
+        at_start = not quoted and ch == delimiter
+        i += 1
+    return quoted
 
 
 def _unclosed_quote(lines: list[str], first: int, last: int) -> bool:
@@ -961,7 +1081,14 @@ def read_table(
     count = 0
     for row in rows:
         count += 1
-        yield row if isinstance(row, Reject) else build(row, path)
+        if isinstance(row, Reject):
+            yield row
+            continue
+        item = build(row, path)
+        if decoded.notes and isinstance(item, RecordDraft):
+            last = row.location.line + row.raw.count("\n") if row.location.line else None
+            item.warnings.extend(decoded.notes_for(row.location.line, last))
+        yield item
     if count == 0:
         yield no_items(path, container)
 

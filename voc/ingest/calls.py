@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from voc.ingest.base import (
+    DecodedText,
     FieldTypeError,
     JsonItem,
     SourceMapping,
@@ -72,6 +73,7 @@ _GREETING = re.compile(
 _CUE_TIME = re.compile(
     r"\s*(?P<start>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*(?P<end>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})"
 )
+_BROKEN_TIME = re.compile(r"\s*[\d:.,]+\s*-->|\s*-->\s*[\d:.,]+\s*$")
 _VOICE = re.compile(r"\s*<v(?:\.[^\s>]+)*(?:\s+(?P<name>[^>]*))?>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 _BRACKET_SPEAKER = re.compile(r"\s*[\[【](?P<label>[^\]】]{1,32})[\]】]\s*")
@@ -132,9 +134,12 @@ class CallAdapter:
             return
         fmt, decoded = opened
         if fmt in ("json", "jsonl"):
-            yield from self._read_json(decoded.text, path, fmt)
+            yield from self._read_json(decoded, path, fmt)
         else:
-            yield self._read_file(decoded.text, path, fmt)
+            item = self._read_file(decoded.text, path, fmt)
+            if isinstance(item, RecordDraft):
+                item.warnings.extend(decoded.notes_for(None))
+            yield item
 
     # ----------------------------------------------------------------- speakers
 
@@ -297,7 +302,10 @@ class CallAdapter:
 
     # ----------------------------------------------------------------- JSON
 
-    def _read_json(self, text: str, path: Path, fmt: str) -> Iterator[RecordDraft | Reject]:
+    def _read_json(
+        self, decoded: DecodedText, path: Path, fmt: str
+    ) -> Iterator[RecordDraft | Reject]:
+        text = decoded.text
         items = iter_jsonl(text, path) if fmt == "jsonl" else iter_json(text, path, ("calls",))
         collected = list(items)
         calls = sum(isinstance(item, JsonItem) for item in collected)
@@ -310,7 +318,10 @@ class CallAdapter:
                 continue
             number += 1
             fallback_id = path.stem if calls == 1 else f"{path.stem}#{number}"
-            yield self._json_call(item, path, fallback_id)
+            call = self._json_call(item, path, fallback_id)
+            if isinstance(call, RecordDraft):
+                call.warnings.extend(decoded.notes_for(item.line, item.line + item.raw.count("\n")))
+            yield call
 
     def _json_call(self, item: JsonItem, path: Path, fallback_id: str) -> RecordDraft | Reject:
         location = Location(str(path), item.line)
@@ -504,10 +515,23 @@ def _read_cues(lines: list[str], fmt: str, warns: list[str]) -> list[tuple[str, 
         timing = next(
             ((i, m) for i, (_, ln) in enumerate(block[:2]) if (m := _CUE_TIME.match(ln))), None
         )
+        broken = next((i for i, (_, ln) in enumerate(block[:2]) if _BROKEN_TIME.match(ln)), None)
         if timing is not None:
             index, match = timing
             start, end = _seconds(match.group("start")), _seconds(match.group("end"))
             out.extend((ln, start, end) for _, ln in block[index + 1 :])
+        elif broken is not None:
+            # A cut-off or mistyped timing line: its text is kept with the previous cue's
+            # times rather than read as speech (or dropped with the cue).
+            number, line = block[broken]
+            text = block[broken + 1 :]
+            kept = "its text was kept with the cue before it" if text else "it has no text"
+            warns.append(
+                f"line {number} of the {fmt.upper()} file is a broken cue timing "
+                f"({line.strip()[:60]!r}, expected 'HH:MM:SS.mmm --> HH:MM:SS.mmm'); {kept}"
+            )
+            times = (out[-1][1], out[-1][2]) if out else (0.0, 0.0)
+            out.extend((ln, *times) for _, ln in text)
         elif not is_meta and out:
             out.extend((ln, out[-1][1], out[-1][2]) for _, ln in block)
         elif not is_meta:

@@ -80,7 +80,10 @@ class InterviewAdapter:
             yield opened
             return
         fmt, decoded = opened
-        yield self._read(decoded.text, path)
+        item = self._read(decoded.text, path)
+        if isinstance(item, RecordDraft):
+            item.warnings.extend(decoded.notes_for(None))
+        yield item
 
     def _read(self, raw_text: str, path: Path) -> RecordDraft | Reject:
         location = Location(str(path), None)

@@ -2,10 +2,10 @@
 
 Columns are listed in `THEME_COLUMNS` and `ASSIGNMENT_COLUMNS` and documented in
 docs/formats.md. CSV is written for spreadsheets: UTF-8 with a byte-order mark (so Excel reads
-Chinese correctly), and any text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
-return gets a leading apostrophe, because customer text such as `=HYPERLINK(...)` would
-otherwise run as a formula in the reader's spreadsheet (CSV injection). JSON keeps values as
-they are: it is read by programs.
+Chinese correctly), and any text cell starting with `=`, `+`, `-`, `@` (or their full-width
+forms), a tab or a carriage return gets a leading apostrophe, because customer text such as
+`=HYPERLINK(...)` would otherwise run as a formula in the reader's spreadsheet (CSV
+injection). JSON keeps values as they are: it is read by programs.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ ASSIGNMENT_COLUMNS = (
     "span_end",
     "text",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Full-width signs too: spreadsheets in Chinese and Japanese locales read `＝SUM(...)` as a
+# formula, and Chinese customers type full-width punctuation.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 def theme_rows(store: Store, workspace_id: str) -> list[dict[str, Any]]:
