@@ -51,7 +51,7 @@ def test_a_model_is_shipped_for_the_default_embedder(embedder: Embedder) -> None
         ("Please add a dark mode.", "request", "use"),
         ("I cancelled my subscription but you charged me again.", "pain", "renew_churn"),
         ("A friend recommended the app and I love it.", "praise", "discover"),
-        ("Saw your ad on TikTok and downloaded it straight away.", "other", "discover"),
+        ("I first heard about you from an ad on TikTok.", "other", "discover"),
         ("Is the Pro plan worth it over Basic?", "question", "evaluate"),
     ],
 )
