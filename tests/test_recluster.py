@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import numpy as np
 import pytest
 
 from tests.backends import Backend
+from voc.cli import DEMO_SOURCES
 from voc.embed import load_embedder
-from voc.pipeline import Ingestor, recluster
+from voc.pipeline import Ingestor, recluster, workspace_alerts
 from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import Store
 
@@ -79,3 +81,22 @@ def test_a_failed_run_leaves_the_previous_run_current(
     failed = store.list_runs("w")[0]
     assert failed.status == "failed" and "No space left on device" in (failed.error or "")
     assert store.list_themes(failed.run_id) == []
+
+
+@pytest.mark.slow
+def test_a_first_run_calls_only_themes_whose_data_starts_late_emerging(
+    workspace: tuple[Store, VocSettings],
+) -> None:
+    """The first run gives every theme its id at once, which says nothing about when a theme
+    started: twelve weeks of the demo corpus must not come back as a list of "emerging" themes
+    (they did, 16 of them, while a theme's birth was its first run's date)."""
+    store, settings = workspace
+    ingestor = Ingestor(store, settings)
+    for folder, source in DEMO_SOURCES.items():
+        ingestor.ingest_paths([CORPORA_DIR / "demo" / folder], source, "new")
+    run, _ = recluster(store, settings, "new", load_embedder())
+    assert run.data_until is not None
+    emerging = [a for a in workspace_alerts(store, "new") if a.kind == "emerging"]
+    for alert in emerging:
+        dates = [d for d in store.theme_unit_dates(run.run_id, [alert.theme_id]) if d]
+        assert run.data_until - min(dates) <= timedelta(weeks=3), alert.message

@@ -1824,7 +1824,12 @@ def workspace_alerts(store: Store, workspace_id: str) -> list[Alert]:
     themes = store.list_themes(run.run_id)
     names = {t.theme_id: t.name for t in themes}
     hidden = store.hidden_themes(run.run_id)
-    born = {k: v.date() for k, v in store.births(workspace_id).items()}
+    # A workspace's first run gives every theme its id at once: that says nothing about when
+    # the theme started, so those themes count as born when their data first shows them, and
+    # only themes that really start late are reported emerging.
+    done = [r for r in store.list_runs(workspace_id) if r.status == "done"]
+    first = min(done, key=lambda r: r.started_at).run_id if done else None
+    born = {k: v.date() for k, v in store.births(workspace_id, exclude_run=first).items()}
     alerts = [a for a in detect_alerts(points, names=names, born=born) if a.theme_id not in hidden]
     data_until = run.data_until
     if data_until is not None:

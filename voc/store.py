@@ -1082,18 +1082,22 @@ class Store:
             )
             return [_lineage_from_row(r) for r in rows]
 
-    def births(self, workspace_id: str) -> dict[str, datetime]:
-        """Theme id -> the data date of the run that gave the id (born, split) at level 0."""
+    def births(self, workspace_id: str, exclude_run: str | None = None) -> dict[str, datetime]:
+        """Theme id -> the data date of the run that gave the id (born, split) at level 0,
+        leaving out ids given by `exclude_run`."""
+        query = (
+            sa.select(lineage.c.theme_id, runs.c.data_until)
+            .join(runs, runs.c.id == lineage.c.run_id)
+            .where(lineage.c.workspace_id == workspace_id)
+            .where(lineage.c.level == 0)
+            .where(lineage.c.kind.in_(("born", "split")))
+            .where(runs.c.data_until.is_not(None))
+            .order_by(lineage.c.id)
+        )
+        if exclude_run is not None:
+            query = query.where(lineage.c.run_id != exclude_run)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(lineage.c.theme_id, runs.c.data_until)
-                .join(runs, runs.c.id == lineage.c.run_id)
-                .where(lineage.c.workspace_id == workspace_id)
-                .where(lineage.c.level == 0)
-                .where(lineage.c.kind.in_(("born", "split")))
-                .where(runs.c.data_until.is_not(None))
-                .order_by(lineage.c.id)
-            )
+            rows = conn.execute(query)
             out: dict[str, datetime] = {}
             for theme_id, when in rows:
                 out.setdefault(theme_id, when)
