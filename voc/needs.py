@@ -34,7 +34,7 @@ import math
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -667,18 +667,6 @@ def unstated_needs(profiles: Mapping[str, ThemeNeeds]) -> list[tuple[str, ThemeN
     return sorted(found, key=lambda x: (-x[1].unstated_score, -x[1].units, x[0]))
 
 
-def needs_from_dict(d: Mapping[str, Any]) -> UnitNeeds:
-    return UnitNeeds(
-        intent=d["intent"],
-        sentiment=d["sentiment"],
-        sentiment_score=float(d["sentiment_score"]),
-        signals=tuple(d["signals"]),
-        stage=d["stage"],
-        stage_from=d["stage_from"],
-        facets=tuple(d.get("facets", ())),
-    )
-
-
 def read_labelled(folder: Path) -> list[dict[str, str]]:
     """The rows of a hand-labelled set (corpora/needs_train, corpora/needs_eval): zh.csv then
     en.csv, columns id, lang, source, domain, text, intent, sentiment, stage, signals."""
@@ -687,9 +675,3 @@ def read_labelled(folder: Path) -> list[dict[str, str]]:
         with (folder / f"{lang}.csv").open(encoding="utf-8", newline="") as f:
             rows += list(csv.DictReader(f))
     return rows
-
-
-def analyze_texts(texts: Iterable[str], analyzer: NeedsAnalyzer | None = None) -> list[UnitNeeds]:
-    """Analyse raw texts (CSV rows, API input), normalising each first."""
-    a = analyzer or default_analyzer()
-    return [a.analyze(t) for t in texts]

@@ -1221,12 +1221,14 @@ def analyze_units(
     units: Sequence[FeedbackUnit],
     analyzer: NeedsAnalyzer | None = None,
     model: NeedsModel | None | Literal["default"] = "default",
+    records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, UnitNeeds]:
     """Every unit's needs: stored ones made by this lexicon and model version, the rest read
     now (lexicon with their records' metadata for stage hints, then the classifiers where the
     unit's embedding by the model's embedder is cached) and stored, so a re-run reads only new
     or changed units. A unit read by the lexicon alone is stored under the lexicon's version
-    and read again once its embedding is there."""
+    and read again once its embedding is there. `records` is the records' metadata when the
+    caller has already read it."""
     a = analyzer or default_analyzer()
     m = default_model() if model == "default" else model
     full = f"{a.version}+{m.version}" if m else a.version
@@ -1235,7 +1237,9 @@ def analyze_units(
     missing = [u for u in units if u.id not in have]
     if not missing:
         return have
-    meta = store.record_metadata(workspace_id, {u.record_id for u in missing})
+    meta = records
+    if meta is None:
+        meta = store.record_metadata(workspace_id, {u.record_id for u in missing})
     fresh = {u.id: a.analyze(u.norm_text, meta.get(u.record_id), normalized=True) for u in missing}
     refined: dict[str, UnitNeeds] = {}
     if m is not None:
@@ -1265,7 +1269,8 @@ def attach_needs(
     parent themes by priority, each level against its own; sets `Theme.needs`."""
     analyzer = default_analyzer()
     params = needs_params(settings)
-    needs = analyze_units(store, run.workspace_id, units, analyzer)
+    meta = store.record_metadata(run.workspace_id)
+    needs = analyze_units(store, run.workspace_id, units, analyzer, records=meta)
     by_id = {u.id: u for u in units}
     members: dict[str, list[str]] = {}
     for uid, tid, _ in unit_themes:
@@ -1274,7 +1279,6 @@ def attach_needs(
     parent_of = {t.theme_id: t.parent_id for t in served if t.level == 0 and t.parent_id}
     for child, parent in parent_of.items():
         members.setdefault(parent, []).extend(members.get(child, ()))
-    meta = store.record_metadata(run.workspace_id)
     totals = record_ratings(meta, params.rating_fields)
     until = max((u.created_at for u in units if u.created_at is not None), default=None)
     profiles: dict[str, ThemeNeeds] = {}

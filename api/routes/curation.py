@@ -71,14 +71,7 @@ def _apply(
     run = store.current_run(ws)
     assert run is not None
     return CurationPublic(
-        curation_id=cur.id,
-        kind=cur.kind,  # type: ignore[arg-type]
-        theme_id=cur.theme_id,
-        name=cur.name,
-        target_id=cur.target_id,
-        unit_ids=cur.unit_ids,
-        created_at=cur.created_at,
-        created_by=cur.created_by,
+        **_record(cur).model_dump(exclude={"active"}),
         run_id=run.run_id,
         themes=sum(t.level == 0 for t in themes),
     )
