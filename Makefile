@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: a bare `torch` pulls a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev]"
+	# ray: the Ray engine's equivalence test (tests/test_ray_engine.py) runs in CI too.
+	$(PIP) install -q -e ".[dev,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -84,5 +84,6 @@ def test_cache_embeds_only_text_it_has_not_seen(use: Embedder, store: Store) -> 
     assert (cached.misses, cached.hits) == (2, 1)
     again = CachedEmbedder(use, store).encode(["The app keeps freezing.", "新的问题：无法绑卡。"])
     np.testing.assert_array_equal(again[0], first[1])
-    np.testing.assert_allclose(again[1], use.encode(["新的问题：无法绑卡。"])[0], atol=1e-6)
+    # cached as float16: each coordinate within half a float16 step of the model's own
+    np.testing.assert_allclose(again[1], use.encode(["新的问题：无法绑卡。"])[0], atol=5e-4)
     assert len(store.cached_vectors(use.model_id, [])) == 0

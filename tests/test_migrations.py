@@ -119,7 +119,10 @@ def test_a_database_at_revision_0003_upgrades_to_head_keeping_its_data(
                 assert compare_metadata(MigrationContext.configure(conn), metadata) == []
             assert store.get_record("w", "r1") == record
             assert list(store.iter_units("w")) == units
-            assert store.cached_vectors("use-m3@0.2.1", ["h1"]) == {"h1": vector}
+            cached = store.cached_vectors("use-m3@0.2.1", ["h1"])
+            assert {h: (v.dtype.name, v.tolist()) for h, v in cached.items()} == {
+                "h1": ("float32", [0.0, 1.0, 2.0, 3.0])
+            }
             current = store.current_run("w")
             assert current is not None
             assert (current.run_id, current.timings, current.finished_at) == (

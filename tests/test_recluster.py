@@ -10,8 +10,9 @@ import pytest
 
 from tests.backends import Backend
 from voc.cli import DEMO_SOURCES
-from voc.embed import load_embedder
-from voc.pipeline import Ingestor, recluster, workspace_alerts
+from voc.cluster import center_languages
+from voc.embed import CachedEmbedder, load_embedder
+from voc.pipeline import Ingestor, fit_sample, recluster, workspace_alerts
 from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import Store
 
@@ -47,7 +48,7 @@ def test_a_run_stores_themes_for_every_unit_and_becomes_current(
     assert (run.status, run.model_id, run.params["seed"]) == ("done", "use-m3@0.2.1", 0)
     assert run.code_version.startswith("voc ")
     steps = {k for k in run.timings if not k.startswith("cluster.")}
-    assert steps == {"load", "embed", "cluster", "describe", "needs"}
+    assert steps == {"load", "embed", "cluster", "assign", "describe", "needs", "store"}
     assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(run.timings)
     units = list(store.iter_units("w"))
     assigned = store.unit_assignments(run.run_id)
@@ -100,3 +101,42 @@ def test_a_first_run_calls_only_themes_whose_data_starts_late_emerging(
     for alert in emerging:
         dates = [d for d in store.theme_unit_dates(run.run_id, [alert.theme_id]) if d]
         assert run.data_until - min(dates) <= timedelta(weeks=3), alert.message
+
+
+@pytest.mark.slow
+def test_a_workspace_larger_than_the_fit_sample_learns_from_a_stable_sample_and_places_the_rest(
+    workspace: tuple[Store, VocSettings],
+) -> None:
+    store, base = workspace
+    Ingestor(store, base).ingest_paths([CORPORA_DIR / "demo" / "interviews"], "interview", "s")
+    units = list(store.iter_units("s"))
+    settings = base.model_copy(update={"fit_sample": 120})
+    run, themes = recluster(store, settings, "s", load_embedder(), seed=0)
+
+    sample = fit_sample([u.id for u in units], 120)
+    assert run.params["fit_units"] == len(sample) == 120 < len(units)
+    assert run.params["engine"] == "local"
+    # The sample is the units whose ids hash lowest: adding units keeps the ones still lowest.
+    grown = fit_sample([u.id for u in units] + [f"new:{i}" for i in range(40)], 120)
+    assert set(grown[grown < len(units)].tolist()) <= set(sample.tolist())
+
+    # Every unit outside the sample is placed exactly as live assignment would place it: the
+    # nearest theme of the run, centred with its language means, or none below the threshold.
+    assigned = store.unit_assignments(run.run_id)
+    assert set(assigned) == {u.id for u in units}
+    outside = [u for i, u in enumerate(units) if i not in set(sample.tolist())]
+    children = [t for t in themes if t.level == 0]
+    centroids = np.vstack([np.frombuffer(t.centroid, dtype=np.float32) for t in children])
+    space = store.run_space(run.run_id)
+    assert space is not None
+    means = {k: np.frombuffer(v, dtype=np.float32) for k, v in space.lang_means.items()}
+    vectors = CachedEmbedder(load_embedder(), store).encode([u.norm_text for u in outside])
+    centred, _ = center_languages(vectors, [u.lang for u in outside], means)
+    sims = centred @ centroids.T
+    best = sims.argmax(axis=1)
+    expected = [
+        children[b].theme_id if sims[i, b] >= space.assign_threshold else None
+        for i, b in enumerate(best)
+    ]
+    assert [assigned[u.id][0] for u in outside] == expected
+    assert sum(t.size for t in children) == sum(v[0] is not None for v in assigned.values())

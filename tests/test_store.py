@@ -109,7 +109,7 @@ def test_eight_threads_caching_overlapping_vectors_all_succeed_and_store_each_on
         list(pool.map(cache, range(8)))
 
     cached = store.cached_vectors("model-a", hashes)
-    assert {h: np.frombuffer(v, dtype=np.float32).tolist() for h, v in cached.items()} == {
+    assert {h: v.tolist() for h, v in cached.items()} == {
         h: [float(i)] * 4 for i, h in enumerate(hashes)
     }
     with store.connection() as conn:

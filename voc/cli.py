@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from voc.embed import load_embedder
+from voc.engine import make_engine
 from voc.errors import VocError
 from voc.ingest import Mapping, load_mapping
 from voc.jobs import recover_interrupted, stop_on_sigterm
@@ -213,6 +214,14 @@ def recluster(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; same seed and data, same themes.")] = 0,
     top: Annotated[int, typer.Option(help="How many themes to print.")] = 20,
+    engine: Annotated[
+        Literal["local", "ray"] | None,
+        typer.Option(help="Where units are embedded and assigned (default: VOC_ENGINE)."),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster for --engine ray: auto, ray://HOST:10001, HOST:6379."),
+    ] = None,
 ) -> None:
     """Cluster the stored units of a workspace into a new run of themes and print the top ones.
 
@@ -222,6 +231,8 @@ def recluster(
     one current.
     """
     settings = get_settings()
+    overrides = {"engine": engine, "ray_address": address}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     stop_on_sigterm()
     try:
         store = _open(settings)
@@ -613,8 +624,11 @@ def _recluster_with_progress(
     store: Store, settings: VocSettings, workspace: str, model: str | None, seed: int
 ) -> tuple[Run, list[Theme]]:
     embedder = load_embedder(model or settings.model, threads=settings.threads)
+    engine = make_engine(settings, model)
     with _step_progress() as progress:
-        return recluster_workspace(store, settings, workspace, embedder, seed, None, progress)
+        return recluster_workspace(
+            store, settings, workspace, embedder, seed, None, progress, engine=engine
+        )
 
 
 def print_themes(run: Run, themes: list[Theme], top: int) -> None:

@@ -198,7 +198,13 @@ def load_embedder(name_or_path: str | None = None, threads: int = 2) -> Embedder
 
 
 class CachedEmbedder:
-    """Embeds through the store's cache, so a re-run embeds only text it has not seen."""
+    """Embeds through the store's cache, so a re-run embeds only text it has not seen.
+
+    Vectors are cached as float16 (half the bytes of float32; cosine similarities move by
+    less than 1e-3, measured in docs/scaling.md); rows cached as float32 by an earlier
+    version are read as they are. `lookup` and `remember` split `encode` for engines that
+    embed the missing texts elsewhere (voc.ray_engine).
+    """
 
     def __init__(self, embedder: Embedder, store: Store) -> None:
         self.embedder = embedder
@@ -208,21 +214,37 @@ class CachedEmbedder:
         self.hits = 0
         self.misses = 0
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
+        """(vectors, missing): float16 rows for the cached texts (zeros elsewhere) and, for
+        each text not cached, its hash -> the rows that hold it."""
         hashes = [text_hash(t) for t in texts]
         cached = self.store.cached_vectors(self.model_id, set(hashes))
-        todo: dict[str, str] = {}
-        for h, t in zip(hashes, texts, strict=True):
-            if h not in cached:
-                todo.setdefault(h, t)
-        if todo:
-            fresh = self.embedder.encode(list(todo.values()))
-            new = {h: v.tobytes() for h, v in zip(todo, fresh, strict=True)}
-            self.store.cache_vectors(self.model_id, self.dim, new)
-            cached.update(new)
-        self.misses += len(todo)
-        self.hits += len(texts) - len(todo)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float16)
+        missing: dict[str, list[int]] = {}
         for i, h in enumerate(hashes):
-            out[i] = np.frombuffer(cached[h], dtype=np.float32)
-        return out
+            vector = cached.get(h)
+            if vector is None:
+                missing.setdefault(h, []).append(i)
+            else:
+                out[i] = vector
+        self.misses += len(missing)
+        self.hits += len(texts) - len(missing)
+        return out, missing
+
+    def remember(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Cache freshly embedded vectors (one row per hash) as float16."""
+        half = np.asarray(vectors, dtype=np.float16)
+        self.store.cache_vectors(
+            self.model_id, self.dim, {h: v.tobytes() for h, v in zip(hashes, half, strict=True)}
+        )
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out, missing = self.lookup(texts)
+        if missing:
+            first = [texts[rows[0]] for rows in missing.values()]
+            fresh = self.embedder.encode(first)
+            self.remember(list(missing), fresh)
+            half = np.asarray(fresh, dtype=np.float16)
+            for rows, v in zip(missing.values(), half, strict=True):
+                out[rows] = v
+        return out.astype(np.float32)

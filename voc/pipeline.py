@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import logging
@@ -31,6 +32,7 @@ from voc import __version__
 from voc.alerts import DeliveryReport, post_alerts
 from voc.cluster import MIN_ROWS, ThemeClusterer, center_languages, nearest_neighbors
 from voc.embed import CachedEmbedder, Embedder
+from voc.engine import Engine, LocalEngine, StepCallback, make_engine
 from voc.errors import InputError, NotFoundError, StoreError, VocError
 from voc.ids import fingerprint, record_id, text_hash, unit_id
 from voc.ingest import get_adapter
@@ -663,8 +665,6 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 
 # -- re-clustering ---------------------------------------------------------------------------
 
-EMBED_BATCH = 2000
-StepCallback = Callable[[str, int, int], None]
 """Called with (step name, done, total) while a run embeds and clusters."""
 
 
@@ -687,19 +687,6 @@ def code_version() -> str:
     return version
 
 
-def embed_units(
-    units: Sequence[FeedbackUnit], embedder: Embedder, progress: StepCallback | None = None
-) -> np.ndarray:
-    """Vectors of the units' analysis text, in batches so progress can be shown."""
-    vectors = np.empty((len(units), embedder.dim), dtype=np.float32)
-    for start in range(0, len(units), EMBED_BATCH):
-        batch = units[start : start + EMBED_BATCH]
-        vectors[start : start + len(batch)] = embedder.encode([u.norm_text for u in batch])
-        if progress:
-            progress("embed", start + len(batch), len(units))
-    return vectors
-
-
 def recluster(
     store: Store,
     settings: VocSettings,
@@ -710,6 +697,7 @@ def recluster(
     progress: StepCallback | None = None,
     run_id: str | None = None,
     lock: Job | None = None,
+    engine: Engine | None = None,
 ) -> tuple[Run, list[Theme]]:
     """Cluster every stored unit of a workspace into a new run of themes.
 
@@ -717,7 +705,8 @@ def recluster(
     holds the same feedback, and the workspace's curations are re-applied on top. The run,
     its served themes, its matched clusters and its lineage become current only when complete
     (one transaction); a failure marks it failed and leaves the previous run served. `run_id`
-    lets a caller that queues the run (the API) name it before it starts.
+    lets a caller that queues the run (the API) name it before it starts. `engine` embeds and
+    assigns the units (voc.engine); None uses the one `settings.engine` names.
 
     The run holds its workspace's run lock (voc.jobs) from before its row is written until
     it is complete or failed: `lock` is the lock job a caller already holds and finishes
@@ -726,9 +715,18 @@ def recluster(
     RunInProgressError.
     """
     run_id = run_id or uuid.uuid4().hex
+    engine = engine or make_engine(settings)
     if lock is not None:
         return _recluster(
-            store, settings, workspace_id, embedder, seed, clusterer_params, progress, run_id
+            store,
+            settings,
+            workspace_id,
+            embedder,
+            seed,
+            clusterer_params,
+            progress,
+            run_id,
+            engine,
         )
     job = acquire_run_lock(
         store,
@@ -741,7 +739,15 @@ def recluster(
     try:
         store.update_job(job.id, status="running")
         run, themes = _recluster(
-            store, settings, workspace_id, embedder, seed, clusterer_params, progress, run_id
+            store,
+            settings,
+            workspace_id,
+            embedder,
+            seed,
+            clusterer_params,
+            progress,
+            run_id,
+            engine,
         )
     except BaseException as exc:
         _quietly(store.update_job, job.id, status="failed", error=failure_reason(exc))
@@ -781,6 +787,7 @@ def _recluster(
     clusterer_params: dict[str, Any] | None,
     progress: StepCallback | None,
     run_id: str,
+    engine: Engine,
 ) -> tuple[Run, list[Theme]]:
     params = {"seed": seed, **(clusterer_params or {})}
     run = Run(
@@ -808,7 +815,7 @@ def _recluster(
 
         clock = time.perf_counter()
         cached = CachedEmbedder(embedder, store)
-        vectors = embed_units(units, cached, progress)
+        vectors = engine.embed([u.norm_text for u in units], cached, progress)
         timings["embed"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -817,15 +824,29 @@ def _recluster(
             progress("cluster", 0, 1)
         previous_themes = _previous_themes(store, previous, units)
         run.params["previous_run"] = previous.run_id if previous else None
-        clusterer.fit(vectors, lang=[u.lang for u in units], previous=previous_themes)
+        langs = [u.lang for u in units]
+        sample = fit_sample([u.id for u in units], settings.fit_sample)
+        run.params["fit_units"] = len(sample)
+        run.params["engine"] = engine.name
+        clusterer.fit(
+            vectors[sample],
+            lang=[langs[i] for i in sample],
+            previous=None if previous_themes is None else previous_themes[sample],
+        )
         if progress:
             progress("cluster", 1, 1)
         timings["cluster"] = time.perf_counter() - clock
         timings.update({f"cluster.{k}": v for k, v in clusterer.timings_.items()})
 
         clock = time.perf_counter()
+        labels, confidence = _label_all(clusterer, vectors, langs, sample, engine, progress)
+        timings["assign"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
         tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
-        built = _build_themes(run, units, tokens, vectors, clusterer, store, previous)
+        built = _build_themes(
+            run, units, tokens, vectors, clusterer, labels, confidence, store, previous
+        )
         timings["describe"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -835,24 +856,28 @@ def _recluster(
         run.finished_at = datetime.now(UTC)
         run.n_units = len(units)
         run.n_themes = sum(t.level == 0 for t in built.themes)
-        run.unassigned = int((clusterer.labels_ < 0).sum())
-        run.timings = timings
+        run.unassigned = int((labels < 0).sum())
         space = RunSpace(
             assign_threshold=float(clusterer.assign_threshold_),
             lang_means={
                 k: v.astype(np.float32).tobytes() for k, v in clusterer.lang_means_.items()
             },
         )
+        clock = time.perf_counter()
+        run.timings = timings
         store.complete_run(run, built.themes, built.unit_themes, space, built.lineage)
+        timings["store"] = time.perf_counter() - clock
     except BaseException as exc:
         _quietly(store.fail_run, run, failure_reason(exc))
         raise
+    _quietly(store.update_run_timings, run.run_id, timings)
     log.info(
-        "recluster_done run_id=%s workspace=%s units=%d themes=%d unassigned=%d stability=%s "
-        "lineage=%s timings=%s",
+        "recluster_done run_id=%s workspace=%s units=%d fit_units=%d themes=%d unassigned=%d "
+        "stability=%s lineage=%s timings=%s",
         run.run_id,
         workspace_id,
         run.n_units,
+        len(sample),
         run.n_themes,
         run.unassigned,
         built.lineage.stability,
@@ -860,6 +885,48 @@ def _recluster(
         {k: round(v, 2) for k, v in run.timings.items()},
     )
     return run, built.themes
+
+
+def fit_sample(unit_ids: Sequence[str], size: int) -> np.ndarray:
+    """Rows of the units the themes are learnt from, in row order: all of them up to `size`,
+    otherwise the `size` units whose ids hash lowest. A hash sample is uniform (each theme in
+    proportion to its volume) and stable: next week's sample keeps this week's units except
+    those displaced by new ones, so a weekly run re-learns its themes from mostly the same
+    feedback."""
+    n = len(unit_ids)
+    if n <= size:
+        return np.arange(n)
+    keys = np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(uid.encode(), digest_size=8).digest(), "big")
+            for uid in unit_ids
+        ),
+        dtype=np.uint64,
+        count=n,
+    )
+    return np.sort(np.argpartition(keys, size - 1)[:size])
+
+
+def _label_all(
+    clusterer: ThemeClusterer,
+    vectors: np.ndarray,
+    langs: Sequence[str],
+    sample: np.ndarray,
+    engine: Engine,
+    progress: StepCallback | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every unit's theme and confidence: the fit's for the sample, the nearest theme by the
+    engine (`ThemeClusterer.predict`) for the others."""
+    n = vectors.shape[0]
+    labels = np.full(n, -1, dtype=np.int64)
+    confidence = np.zeros(n, dtype=np.float32)
+    labels[sample], confidence[sample] = clusterer.labels_, clusterer.confidence_
+    rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+    if len(rest):
+        labels[rest], confidence[rest] = engine.assign(
+            clusterer, vectors[rest], [langs[i] for i in rest], progress
+        )
+    return labels, confidence
 
 
 @dataclass(slots=True)
@@ -943,6 +1010,8 @@ def _build_themes(
     tokens: Sequence[Sequence[str]],
     vectors: np.ndarray,
     clusterer: ThemeClusterer,
+    labels: np.ndarray,
+    confidences: np.ndarray,
     store: Store,
     previous: Run | None,
 ) -> _Built:
@@ -954,7 +1023,6 @@ def _build_themes(
     parent keeps its id while it groups the same feedback. Ids come from the workspace's one
     counter, so a minted id is never one used before.
     """
-    labels = clusterer.labels_
     counter = [store.max_theme_number(run.workspace_id)]
 
     def mint() -> str:
@@ -1072,7 +1140,7 @@ def _build_themes(
     cluster_ids = {
         uid: child_ids[int(lb)] for uid, lb in zip(unit_ids, labels, strict=True) if lb >= 0
     }
-    confidence = {uid: float(c) for uid, c in zip(unit_ids, clusterer.confidence_, strict=True)}
+    confidence = {uid: float(c) for uid, c in zip(unit_ids, confidences, strict=True)}
     curated = apply_curation(matching, curations)
     by_id = {c.theme_id: c for c in clusters}
     parent_themes = []
@@ -1246,9 +1314,7 @@ def analyze_units(
         cached = store.cached_vectors(m.embedder_id, {text_hash(u.norm_text) for u in missing})
         ready = [u for u in missing if text_hash(u.norm_text) in cached]
         if ready:
-            vectors = np.vstack(
-                [np.frombuffer(cached[text_hash(u.norm_text)], np.float32) for u in ready]
-            )
+            vectors = np.vstack([cached[text_hash(u.norm_text)] for u in ready]).astype(np.float32)
             got = m.refine([fresh[u.id] for u in ready], [u.norm_text for u in ready], vectors)
             refined = {u.id: n for u, n in zip(ready, got, strict=True)}
             store.save_unit_needs(workspace_id, full, refined)
@@ -1460,7 +1526,7 @@ def cluster_csv(
             f"{path.name} has {len(units)} non-empty texts in column {text_column!r}; at least "
             f"{MIN_ROWS} are needed to find themes."
         )
-    vectors = embed_units(units, embedder, progress)
+    vectors = LocalEngine().embed([u.norm_text for u in units], embedder, progress)
     clusterer = ThemeClusterer(random_state=seed).fit(vectors, lang=[u.lang for u in units])
     tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
     labels = {
@@ -1648,7 +1714,7 @@ def _reserve_curated(
             f"the embeddings of {len(missing)} units of run {run.run_id} are no longer cached; "
             "re-cluster to apply the curation"
         )
-    vectors = np.vstack([np.frombuffer(cached[text_hash(u.norm_text)], np.float32) for u in units])
+    vectors = np.vstack([cached[text_hash(u.norm_text)] for u in units]).astype(np.float32)
     tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
     space = store.run_space(run.run_id)
     means = (
@@ -1764,9 +1830,7 @@ def pending_groups(store: Store, workspace_id: str) -> list[PendingGroup]:
     pending = [(u, seen) for u, seen in pending if text_hash(u.norm_text) in cached]
     if len(pending) < PROPOSE_MIN_UNITS:
         return []
-    vectors = np.stack(
-        [np.frombuffer(cached[text_hash(u.norm_text)], dtype=np.float32) for u, _ in pending]
-    )
+    vectors = np.stack([cached[text_hash(u.norm_text)] for u, _ in pending]).astype(np.float32)
     space = store.run_space(run.run_id)
     threshold = PROPOSE_SIMILARITY
     if space is not None:

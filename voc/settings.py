@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -68,6 +69,24 @@ class VocSettings(BaseSettings):
     model: str | None = Field(
         None,
         description="Embedder: a name in models/manifest.toml or a local path; default use-m3.",
+    )
+    fit_sample: int = Field(
+        10_000,
+        ge=100,
+        description="Most units a re-cluster learns its themes from; a larger workspace is "
+        "fitted on a stable hash sample of this size and every other unit is assigned to its "
+        "nearest theme (docs/scaling.md has the measurements behind the default).",
+    )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where a re-cluster embeds and assigns units: `local` in this process, "
+        "`ray` as Ray Data jobs on a Ray cluster (pip install 'voc[ray]'; docs/scaling.md). "
+        "The fit runs in this process either way.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster for engine `ray`, as for ray.init: `auto`, `ray://head:10001` "
+        "or `head:6379`; unset starts a local Ray (or uses RAY_ADDRESS).",
     )
     assign_threshold: float | None = Field(
         None,

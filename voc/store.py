@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -514,7 +517,18 @@ def _now() -> datetime:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a new database file to WAL needs its exclusive lock, and SQLite answers "locked"
+    # at once, without its busy handler, while another process is migrating it (two processes
+    # starting together); wait for that lock like any other.
+    deadline = time.monotonic() + SQLITE_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -905,17 +919,18 @@ class Store:
 
     # -- embedding cache ---------------------------------------------------------------------
 
-    def cached_vectors(self, model_id: str, hashes: Iterable[str]) -> dict[str, bytes]:
-        """text hash -> float32 vector bytes, for the hashes already embedded by this model."""
-        found: dict[str, bytes] = {}
+    def cached_vectors(self, model_id: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """text hash -> vector, for the hashes already embedded by this model: float16 as
+        cached now, float32 as cached by earlier versions (told apart by the row's dim)."""
+        found: dict[str, np.ndarray] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(hashes)):
                 rows = conn.execute(
-                    sa.select(embeddings.c.text_hash, embeddings.c.vector)
+                    sa.select(embeddings.c.text_hash, embeddings.c.dim, embeddings.c.vector)
                     .where(embeddings.c.model_id == model_id)
                     .where(embeddings.c.text_hash.in_(chunk))
                 )
-                found.update((h, bytes(v)) for h, v in rows)
+                found.update((h, decode_vector(bytes(v), dim)) for h, dim, v in rows)
         return found
 
     def cache_vectors(self, model_id: str, dim: int, vectors: dict[str, bytes]) -> None:
@@ -1176,6 +1191,12 @@ class Store:
             conn.execute(
                 curations.update().where(curations.c.id == curation_id).values(active=False)
             )
+
+    def update_run_timings(self, run_id: str, timings: dict[str, float]) -> None:
+        """Record a finished run's timings again, with the steps timed after it completed
+        (writing the run itself)."""
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(timings=timings))
 
     def fail_run(self, run: Run, error: str) -> None:
         """Mark a run failed unless something already did (recovery names the first cause)."""
@@ -2188,3 +2209,13 @@ def _record_from_row(row: sa.Row[Any]) -> FeedbackRecord:
         redactions=row.redactions,
         warnings=row.warnings,
     )
+
+
+def decode_vector(blob: bytes, dim: int) -> np.ndarray:
+    """A cached vector: float16 (2 bytes per dimension, as cached now) or float32 (4 bytes,
+    caches written before float16)."""
+    if len(blob) == 2 * dim:
+        return np.frombuffer(blob, dtype=np.float16)
+    if len(blob) == 4 * dim:
+        return np.frombuffer(blob, dtype=np.float32)
+    raise StoreError(f"a cached vector of {len(blob)} bytes does not hold {dim} dimensions")

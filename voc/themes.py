@@ -159,6 +159,7 @@ def select_quotes(
     of a chosen text are skipped."""
     if len(units) == 0 or n == 0:
         return []
+    vectors = np.asarray(vectors, dtype=np.float32)
     centre = vectors.mean(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-12)
     relevance = vectors @ centre

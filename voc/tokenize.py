@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import tempfile
 import tomllib
 from collections.abc import Sequence
@@ -78,8 +79,11 @@ class Tokenizer:
         raise ValueError(f"Unknown language {lang!r}: expected 'zh' or 'en'.")
 
     def tokens_many(self, items: Sequence[tuple[str, Lang]]) -> list[list[str]]:
-        """`tokens` for each (text, lang); jieba and spaCy's tokenizer work one text at a time."""
-        return [self.tokens(text, lang) for text, lang in items]
+        """`tokens` for each (text, lang); jieba and spaCy's tokenizer work one text at a time.
+
+        Tokens are interned: a corpus repeats a small vocabulary, so a million units' tokens
+        hold one string per distinct word instead of one per occurrence."""
+        return [[sys.intern(t) for t in self.tokens(text, lang)] for text, lang in items]
 
     def _chinese(self, text: str) -> list[str]:
         out: list[str] = []

@@ -59,7 +59,8 @@ def test_a_run_is_queued_refused_twice_and_then_served(api: Api) -> None:
     assert (run["status"], run["is_current"], run["params"]) == (
         "done",
         True,
-        {"seed": 1, "previous_run": None},
+        # a workspace below VOC_FIT_SAMPLE units learns its themes from all of them
+        {"seed": 1, "previous_run": None, "fit_units": run["n_units"], "engine": "local"},
     )
     assert run["stability"] is None, "a workspace's first run has nothing to be stable against"
     assert (run["job_id"], run["progress"]) == (
@@ -67,7 +68,7 @@ def test_a_run_is_queued_refused_twice_and_then_served(api: Api) -> None:
         {"step": "cluster", "done": 1, "total": 1},
     )
     steps = {k for k in run["timings"] if not k.startswith("cluster.")}
-    assert steps == {"load", "embed", "cluster", "describe", "needs"}
+    assert steps == {"load", "embed", "cluster", "assign", "describe", "needs", "store"}
     assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(run["timings"])
     assert run["n_units"] == api.store.count("beta", "units")
     themes = api.client.get(f"{BETA}/themes", headers=headers).json()
