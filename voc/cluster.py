@@ -313,6 +313,9 @@ class ThemeClusterer:
     random_state:
         Seed of the Louvain runs; the same seed and data give the same themes, and other seeds
         give nearly the same ones.
+    n_jobs:
+        Processes running the voting Louvain runs side by side on graphs of 3,000 units or
+        more (None: one); the themes do not depend on it.
 
     Attributes (after fit)
     ----------------------
@@ -345,6 +348,7 @@ class ThemeClusterer:
         temperature: float = 0.05,
         n_parents: int | None = None,
         random_state: int = 0,
+        n_jobs: int | None = None,
     ) -> None:
         self.min_theme_size = min_theme_size
         self.min_theme_fraction = min_theme_fraction
@@ -358,6 +362,7 @@ class ThemeClusterer:
         self.temperature = temperature
         self.n_parents = n_parents
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _check_params(self) -> None:
         if self.min_theme_size is not None and self.min_theme_size < 2:
@@ -446,7 +451,7 @@ class ThemeClusterer:
         X are near-duplicates merged; all units in one theme when nothing reaches the minimum
         size."""
         labels = consensus_communities(
-            graph, self.resolution_, self.n_runs, self.random_state, previous
+            graph, self.resolution_, self.n_runs, self.random_state, previous, self.n_jobs
         )
         labels = dissolve_small(labels, self.min_theme_size_)
         if not (labels >= 0).any():

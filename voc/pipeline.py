@@ -819,7 +819,9 @@ def _recluster(
         timings["embed"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        clusterer = ThemeClusterer(random_state=seed, **(clusterer_params or {}))
+        clusterer = ThemeClusterer(
+            random_state=seed, n_jobs=settings.threads, **(clusterer_params or {})
+        )
         if progress:
             progress("cluster", 0, 1)
         previous_themes = _previous_themes(store, previous, units)
@@ -1527,7 +1529,9 @@ def cluster_csv(
             f"{MIN_ROWS} are needed to find themes."
         )
     vectors = LocalEngine().embed([u.norm_text for u in units], embedder, progress)
-    clusterer = ThemeClusterer(random_state=seed).fit(vectors, lang=[u.lang for u in units])
+    clusterer = ThemeClusterer(random_state=seed, n_jobs=settings.threads).fit(
+        vectors, lang=[u.lang for u in units]
+    )
     tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
     labels = {
         d.label: d.name
