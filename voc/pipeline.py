@@ -18,7 +18,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections import Counter
+from collections import Counter, abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -89,7 +89,7 @@ from voc.store import (
     Store,
     StoredCuration,
 )
-from voc.themes import ThemeDescription, describe_themes
+from voc.themes import ThemeDescription, describe_themes, select_quotes
 from voc.tokenize import Tokenizer
 from voc.trends import (
     Alert,
@@ -1162,6 +1162,7 @@ def _build_themes(
         parent_themes,
         confidence,
         clusterer.lang_means_,
+        known={frozenset(child_units[d.label]): d for d in children},
     )
     events = _lineage_rows(run.run_id, 0, curated.events) + _lineage_rows(
         run.run_id, 1, parent_matching.events
@@ -1192,6 +1193,7 @@ def serve_themes(
     parent_themes: Sequence[Theme],
     confidence: dict[str, float],
     lang_means: dict[str, np.ndarray],
+    known: abc.Mapping[frozenset[str], ThemeDescription] | None = None,
 ) -> tuple[list[Theme], list[tuple[str, str | None, float]]]:
     """The themes users see: one per curated result, described from its own units (a merged
     or split-off theme gets the keywords and quotes of what it now holds), under the name
@@ -1201,6 +1203,10 @@ def serve_themes(
     the size-weighted mean of their centroids; a split-off theme (no cluster) the mean of its
     units' vectors in the run's language-centred space, so live assignment places new units
     the same way the run did.
+
+    `known` holds the descriptions (without quotes) of the clusters the run found, by their
+    units: when the served themes are exactly those clusters (no curation moved a unit), their
+    keywords and names are those and only the quotes are chosen here.
     """
     by_id = {c.theme_id: c for c in clusters}
     index = {u.id: i for i, u in enumerate(units)}
@@ -1208,7 +1214,20 @@ def serve_themes(
     for k, result in enumerate(results):
         for uid in result.unit_ids:
             served_label[index[uid]] = k
-    described = {d.label: d for d in describe_themes(units, tokens, vectors, served_label.tolist())}
+    sets = [frozenset(r.unit_ids) for r in results]
+    if known and len(known) == len(sets) and all(u in known for u in sets):
+        described = {}
+        for k, unit_set in enumerate(sets):
+            idx = np.flatnonzero(served_label == k)
+            described[k] = dataclasses.replace(
+                known[unit_set],
+                label=k,
+                quotes=select_quotes([units[i] for i in idx], vectors[idx]),
+            )
+    else:
+        described = {
+            d.label: d for d in describe_themes(units, tokens, vectors, served_label.tolist())
+        }
     out: list[Theme] = []
     for k, result in enumerate(results):
         if k not in described:
@@ -1291,7 +1310,7 @@ def analyze_units(
     units: Sequence[FeedbackUnit],
     analyzer: NeedsAnalyzer | None = None,
     model: NeedsModel | None | Literal["default"] = "default",
-    records: Mapping[str, Mapping[str, Any]] | None = None,
+    records: abc.Mapping[str, abc.Mapping[str, Any]] | None = None,
 ) -> dict[str, UnitNeeds]:
     """Every unit's needs: stored ones made by this lexicon and model version, the rest read
     now (lexicon with their records' metadata for stage hints, then the classifiers where the
