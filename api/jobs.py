@@ -1,25 +1,41 @@
 """Background jobs (re-clusters, upload ingestion) on worker threads, outside request handlers.
 
-A job row is written before the work is queued, so a client can poll it at once; a run job
-opens its own Store (its own connection pool) for the long transaction-heavy work. A run
-job is the workspace's run lock (voc.jobs), the same lock `voc recluster` and the weekly
-worker take, so a second run of a workspace is refused (409) whoever started the first.
+A job row is written before the work is queued, so a client can poll it at once. A run job is
+the workspace's run lock (voc.jobs), the same lock `voc recluster` and the weekly worker take,
+so a second run of a workspace is refused (409) whoever started the first.
+
+A run job's re-cluster runs in a child process (`python -m api.runjob`, api/runjob.py) with
+its own Store and embedder, which the job's worker thread starts and waits for: memory a
+re-cluster takes (gigabytes on a large workspace) goes back to the system when the child
+exits, where a thread of this process would have left its high-water mark here for good
+(glibc keeps freed arenas). The child holds the job row's owner while it works (liveness
+checks, a 409's "pid N" name it) and writes progress; this process records the outcome, after
+assigning the units submitted meanwhile. A child that is killed fails its job and run here,
+naming the signal. A child whose API process dies stops its run itself (api/runjob.py).
+Uploads are ingested in the worker thread itself.
 
 The workers are daemon threads, not a ThreadPoolExecutor: the executor's threads are joined
 when the interpreter exits, so a re-cluster past the shutdown grace period would keep a
 stopping server alive for as long as it runs. On shutdown (`shutdown`) the runner stops
 taking jobs, fails queued runs, gives running jobs the grace period, then fails runs still
 going ("interrupted: the server shut down ...": a run failed this way can no longer become
-current, `Store.complete_run` refuses it) and hands back uploads: their files stay, and the
-next server start queues them again (`recover`). A heartbeat thread tells other processes
-this one still holds its jobs, and every few beats fails the jobs of processes that died.
+current, `Store.complete_run` refuses it) and stops their processes (SIGTERM, SIGKILL after
+CHILD_STOP_S), and hands back uploads: their files stay, and the next server start queues them
+again (`recover`). A heartbeat thread tells other processes this one still holds its jobs, and
+every few beats fails the jobs of processes that died.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import queue
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api import runjob
 from api.errors import NotReadyError
 from api.metrics import Metrics
 from voc.embed import Embedder
@@ -40,7 +57,7 @@ from voc.jobs import (
     dead_jobs,
     recover_interrupted,
 )
-from voc.pipeline import Ingestor, ThemeAssigner, failure_reason, recluster
+from voc.pipeline import Ingestor, ThemeAssigner, failure_reason
 from voc.settings import VocSettings
 from voc.store import Job, Store
 
@@ -48,16 +65,38 @@ log = logging.getLogger("voc.api.jobs")
 
 RECOVER_EVERY_BEATS = 4
 """Housekeeping (recovering other processes' dead jobs) runs every this many heartbeats."""
+CHILD_STOP_S = 5.0
+"""On shutdown, how long a run's process has after SIGTERM to fail its run and exit before it
+gets SIGKILL."""
+ASSIGN_CHUNK = 2000
+"""Units of an upload assigned (embedded) at a time, so a large upload's vectors never sit in
+this process all at once."""
 
 
 class JobCancelled(Exception):
-    """Raised inside a run job at its next step once the shutdown grace period has passed."""
+    """A run whose process would start after the shutdown gave up on it."""
 
 
 @dataclass(slots=True)
 class _Work:
     job: Job
     work: Callable[[Job, threading.Event], None]
+
+
+def _child_failure(job: Job, pid: int, code: int) -> str:
+    """Why a run failed whose process ended without an answer."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        how = f"was killed by {name}" + (
+            " (by hand, or by the kernel when memory ran out)" if name == "SIGKILL" else ""
+        )
+    else:
+        how = f"exited with status {code} before it answered (its error is in the server log)"
+    return (
+        f"{INTERRUPTED} (the re-cluster process, pid {pid}, {how}); run "
+        f"{job.params['run_id']} was not kept and the previous run stays current. Start "
+        "another run."
+    )
 
 
 def upload_path(data_dir: Path, workspace_id: str, job_id: str, filename: str) -> Path:
@@ -89,6 +128,7 @@ class JobRunner:
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._queued: dict[str, _Work] = {}
         self._running: dict[str, tuple[Job, threading.Event]] = {}
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._beats = 0
@@ -190,48 +230,100 @@ class JobRunner:
             log.warning("job_recorded_late job_id=%s status=%s", job_id, values.get("status"))
 
     def _run(self, job: Job, cancel: threading.Event) -> None:
+        """A re-cluster in a child process (api/runjob.py), so its memory goes back to the
+        system when it ends; this thread waits for it, then assigns the units submitted
+        meanwhile and records the outcome."""
         started = time.perf_counter()
-        store = Store(self.store.url)
-        assert self.embedder is not None and self.assigner is not None
+        assert self.assigner is not None
+        run_id = job.params["run_id"]
         try:
-            store.update_job(job.id, status="running")
-
-            def progress(step: str, done: int, total: int) -> None:
-                if cancel.is_set():
-                    raise JobCancelled("the server shut down before the run finished")
-                store.update_job(job.id, progress={"step": step, "done": done, "total": total})
-
-            run, _ = recluster(
-                store,
-                self.settings,
-                job.workspace_id,
-                self.embedder,
-                seed=job.params["seed"],
-                clusterer_params=job.params["clusterer"] or None,
-                progress=progress,
-                run_id=job.params["run_id"],
-                lock=job,
-            )
-            caught_up = self.assigner.assign_stale(store, job.workspace_id, run.run_id)
-            self._finish(
-                store,
-                job.id,
-                status="done",
-                result={
-                    "run_id": run.run_id,
-                    "n_units": run.n_units,
-                    "n_themes": run.n_themes,
-                    "unassigned": run.unassigned,
-                    "assigned_after_run": caught_up,
-                },
-            )
+            self.store.update_job(job.id, status="running")
+            answer, pid = self._run_child(job, cancel)
+            self._quietly(self.store.update_job, job.id, owner=self.owner)
+            if answer.get("status") != "done":
+                error = answer.get("error") or "the re-cluster process gave no reason"
+                log.warning("job_failed job_id=%s kind=run pid=%s error=%s", job.id, pid, error)
+                self._finish(self.store, job.id, status="failed", error=error)
+                self._quietly(self.store.interrupt_run, run_id, error)
+                self.metrics.run_duration.labels("failed").observe(time.perf_counter() - started)
+                return
+            caught_up = self.assigner.assign_stale(self.store, job.workspace_id, run_id)
+            result = {**answer["result"], "assigned_after_run": caught_up}
+            self._finish(self.store, job.id, status="done", result=result)
             self.metrics.run_duration.labels("done").observe(time.perf_counter() - started)
         except Exception as exc:
             log.warning("job_failed job_id=%s kind=run error=%s", job.id, type(exc).__name__)
-            self._finish(store, job.id, status="failed", error=failure_reason(exc))
+            self._finish(self.store, job.id, status="failed", error=failure_reason(exc))
             self.metrics.run_duration.labels("failed").observe(time.perf_counter() - started)
+
+    def _run_child(self, job: Job, cancel: threading.Event) -> tuple[dict[str, Any], int]:
+        """Start `python -m api.runjob` for the job and wait for its answer: (the answer, its
+        pid). A child that ends without one (killed, crashed) gets an answer saying how."""
+        request = runjob.request(
+            job.id,
+            job.workspace_id,
+            job.params,
+            self.settings.model_dump(mode="json"),
+            self.store.url,
+            self.owner,
+        )
+        # Its thread pools as this process's; the rest of the environment as it is.
+        env = {**os.environ, **dict.fromkeys(runjob.THREAD_VARS, str(self.settings.api_threads))}
+        with self._lock:
+            if cancel.is_set():
+                raise JobCancelled("the server shut down before the run started")
+            child = subprocess.Popen(
+                [sys.executable, "-m", "api.runjob"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                # Its own session: a Ctrl-C or a signal to the server's process group does
+                # not reach it; this process stops it, after the grace period (`shutdown`).
+                start_new_session=True,
+            )
+            self._children[job.id] = child
+        log.info(
+            "run_job_started job_id=%s run_id=%s pid=%d", job.id, job.params["run_id"], child.pid
+        )
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            try:
+                # Kept open: its end of file tells the child this process is gone.
+                child.stdin.write(json.dumps(request).encode() + b"\n")
+                child.stdin.flush()
+            except BrokenPipeError:
+                pass  # it died at once; its exit status says how
+            out = child.stdout.read()
+            code = child.wait()
         finally:
-            store.close()
+            with self._lock:
+                self._children.pop(job.id, None)
+            if child.stdin is not None:
+                child.stdin.close()
+        lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
+        answer: dict[str, Any] = {}
+        if lines:
+            try:
+                answer = json.loads(lines[-1])
+            except ValueError:
+                answer = {}
+        log.info(
+            "run_job_ended job_id=%s pid=%d exit=%s status=%s max_rss_mb=%s",
+            job.id,
+            child.pid,
+            code,
+            answer.get("status"),
+            answer.get("max_rss_mb"),
+        )
+        if not answer.get("status"):
+            answer = {"status": "failed", "error": _child_failure(job, child.pid, code)}
+        return answer, child.pid
+
+    def _quietly(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        try:
+            write(*args, **kwargs)
+        except Exception as exc:
+            log.error("job_write_failed error=%s: %s", type(exc).__name__, exc)
 
     def _upload(self, job: Job, _cancel: threading.Event) -> None:
         path = upload_path(self.settings.data_dir, job.workspace_id, job.id, job.params["file"])
@@ -241,7 +333,13 @@ class JobRunner:
             summary = self.ingestor.ingest_paths([path], job.params["source"], job.workspace_id)
             self.metrics.units.inc(summary.units)
             units = self.store.ingest_units(job.workspace_id, summary.ingest_id)
-            live = self.assigner.assign(self.store, job.workspace_id, units)
+            live = [
+                row
+                for start in range(0, len(units), ASSIGN_CHUNK)
+                for row in self.assigner.assign(
+                    self.store, job.workspace_id, units[start : start + ASSIGN_CHUNK]
+                )
+            ]
             assigned = sum(a.theme_id is not None for a in live)
             self._finish(
                 self.store,
@@ -301,8 +399,9 @@ class JobRunner:
 
     def shutdown(self, grace_s: float) -> None:
         """Stop taking jobs; fail queued runs; give running jobs `grace_s` to finish; then
-        fail the runs still going (the previous run stays current) and hand back uploads
-        (kept for the next start). Returns within about `grace_s`."""
+        fail the runs still going (the previous run stays current), stop their processes
+        (SIGTERM, then SIGKILL after CHILD_STOP_S) and hand back uploads (kept for the next
+        start). Returns within about `grace_s` + CHILD_STOP_S."""
         with self._lock:
             self.closing = True
             queued = list(self._queued.values())
@@ -320,8 +419,10 @@ class JobRunner:
             while self._running and (left := deadline - time.monotonic()) > 0:
                 self._changed.wait(left)
             running = list(self._running.values())
-        for job, cancel in running:
-            cancel.set()
+            for _, cancel in running:
+                cancel.set()  # under the lock: a run not yet started never starts its process
+            children = [self._children[job.id] for job, _ in running if job.id in self._children]
+        for job, _ in running:
             if job.kind != "run":
                 log.warning("upload_handed_back job_id=%s", job.id)
                 continue
@@ -330,11 +431,30 @@ class JobRunner:
                 f"{grace_s:g} s, VOC_SHUTDOWN_GRACE_S); run {job.params['run_id']} was not "
                 "kept and the previous run stays current. Start another run."
             )
+            # Recorded before the process is stopped, so this reason is the one that stays.
             self._finish(self.store, job.id, status="failed", error=reason)
             try:
                 self.store.interrupt_run(job.params["run_id"], reason)
             except Exception as exc:
                 log.error("run_unrecorded job_id=%s error=%s", job.id, type(exc).__name__)
+        _stop_children(children, CHILD_STOP_S)
         self.heartbeat.stop()
         for _ in self._threads:
             self._queue.put(None)
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]], wait_s: float) -> None:
+    """SIGTERM each run process (it fails its run and exits), SIGKILL those still there after
+    `wait_s`, and reap them all."""
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            child.terminate()
+    deadline = time.monotonic() + wait_s
+    for child in children:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("run_job_killed pid=%d: still running %g s after SIGTERM", child.pid, wait_s)
+            child.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(5)

@@ -6,9 +6,9 @@ the job runner, recovers jobs of processes that died, and on shutdown gives runn
 VOC_SHUTDOWN_GRACE_S (api/jobs.py); routes reach them through api.deps. It also caps BLAS at
 `api_threads` (default 1) for the app's life: requests run in parallel already, and numpy
 sized its pool when it was imported, so environment variables set now would come too late.
-The cap holds for re-cluster jobs too. uvicorn runs the lifespan in the main thread, which
-matters: the bundled OpenBLAS ignores a thread count set from another thread once the main
-thread has set one.
+Re-cluster jobs run in child processes (api/runjob.py) that size their pools the same way.
+uvicorn runs the lifespan in the main thread, which matters: the bundled OpenBLAS ignores a
+thread count set from another thread once the main thread has set one.
 """
 
 from __future__ import annotations

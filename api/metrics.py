@@ -1,5 +1,10 @@
 """Prometheus metrics in a registry per app (tests build several apps in one process), and the
-ASGI middleware that times every request by its route template, never by its raw path."""
+ASGI middleware that times every request by its route template, never by its raw path.
+
+Every label takes a bounded set of values, since each new value is a new series kept for the
+life of the process: the route template (`unmatched` for any path no route has), the status,
+and the method, where anything but the standard methods counts as `OTHER` (h11 accepts any
+token as a method, so a client could otherwise mint a series per request)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -67,6 +74,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

@@ -12,7 +12,8 @@ but not saturated for the whole run:
 - an admin client keeps one re-cluster going: it starts one (POST /runs), polls it, and
   starts the next a few seconds after it finished, so re-clusters run for most of the time.
 
-Every `--sample` seconds the server's resident memory (VmRSS) is read from /proc. At the end
+Every `--sample` seconds the server's resident memory (VmRSS) is read from /proc, and that of
+its child processes together (re-cluster jobs run in one each, api/runjob.py). At the end
 the clients stop, upload jobs and the last run are waited for, and every record the server
 accepted (answered `accepted` to a submit, or ingested by an upload job that finished) is
 looked up in the store by its external id. Targets: no 5xx, no accepted record missing, and
@@ -216,26 +217,53 @@ async def admin(client: httpx.AsyncClient, traffic: Traffic, stop: float) -> Non
 
 
 async def sample_memory(
-    pid: int, every: float, stop: float, series: list[tuple[float, float]]
+    pid: int,
+    every: float,
+    stop: float,
+    series: list[tuple[float, float]],
+    children: list[tuple[float, float]],
 ) -> None:
-    """(seconds since start, RSS in MB) every `every` seconds."""
+    """(seconds since start, RSS in MB) every `every` seconds, of the server in `series` and of
+    its child processes together in `children`."""
     started = time.monotonic()
     while time.monotonic() < stop:
-        series.append((round(time.monotonic() - started, 1), rss_mb(pid)))
+        at = round(time.monotonic() - started, 1)
+        series.append((at, rss_mb(pid)))
+        children.append((at, round(sum(rss_mb(c, 0.0) for c in child_pids(pid)), 1)))
         await asyncio.sleep(every)
 
 
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
+def rss_mb(pid: int, gone: float = float("nan")) -> float:
+    """VmRSS of a process in MB; `gone` when it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return gone
     match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    return round(int(match.group(1)) / 1024, 1) if match else float("nan")
+    return round(int(match.group(1)) / 1024, 1) if match else gone
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started that still run (Linux: /proc/PID/task/*/children)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 async def drive(
     args: argparse.Namespace, base_url: str, tokens: dict[str, str], pid: int
-) -> tuple[Traffic, list[tuple[float, float]], dict[str, int]]:
+) -> tuple[Traffic, list[tuple[float, float]], list[tuple[float, float]], dict[str, int]]:
     traffic = Traffic()
     series: list[tuple[float, float]] = []
+    children: list[tuple[float, float]] = []
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     prefix = f"{base_url}/v1/workspaces/{WORKSPACE}"
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -252,7 +280,7 @@ async def drive(
             *(reader(read, traffic, stop, seed) for seed in range(args.readers)),
             *(uploader(submit, traffic, writer, tag, stop) for _ in range(args.uploaders)),
             admin(adm, traffic, stop),
-            sample_memory(pid, args.sample, stop, series),
+            sample_memory(pid, args.sample, stop, series, children),
         ]
         await asyncio.gather(*tasks)
         # Settle: every upload job must finish for its records to count (or not).
@@ -265,7 +293,7 @@ async def drive(
             if job is None or job["status"] != "done":
                 traffic._note(f"upload job {job_id} {status}: {job and job['error']}")
                 traffic.upload_jobs.pop(job_id)
-    return traffic, series, dict(settled)
+    return traffic, series, children, dict(settled)
 
 
 def verify_stored(data_dir: Path, traffic: Traffic) -> dict[str, int]:
@@ -397,7 +425,7 @@ def main() -> None:
     try:
         ready_s = wait_ready(base_url, server)
         started = time.monotonic()
-        traffic, series, uploads = asyncio.run(drive(args, base_url, tokens, server.pid))
+        traffic, series, children, uploads = asyncio.run(drive(args, base_url, tokens, server.pid))
         elapsed = time.monotonic() - started
     finally:
         server.terminate()
@@ -405,6 +433,11 @@ def main() -> None:
     stored = verify_stored(data_dir, traffic)
     rows = endpoint_rows(traffic)
     memory = memory_check(series)
+    # Re-cluster jobs' processes come and go: their peak, and the server's plus theirs.
+    memory["children_max_mb"] = max((mb for _, mb in children), default=None)
+    memory["total_max_mb"] = max(
+        (a + b for (_, a), (_, b) in zip(series, children, strict=True)), default=None
+    )
     five_xx = sum(r["5xx"] for r in rows)
     lost = stored["missing_from_submit"] + stored["missing_from_uploads"]
     lost += stored["stored_under_another_id"]
@@ -441,6 +474,7 @@ def main() -> None:
         "stored_check": stored,
         "memory": memory,
         "rss_series_mb": series,
+        "rss_children_series_mb": children,
         "checks": checks,
         "first_errors": traffic.first_errors,
     }

@@ -5,10 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from voc.jobs import Stopped
 from voc.store import LiveAssignment, Store, embeddings, live_assignments, metadata
 from voc.types import FeedbackRecord, FeedbackUnit, Location, Reject, Turn
 
@@ -167,3 +169,20 @@ def test_units_never_placed_are_found_but_pending_ones_are_not(store: Store) -> 
     store.write_live_assignments([LiveAssignment("r1:0", "test", None, None, 0.0)])
     assert [u.id for u in store.unplaced_units("test", ["r1"], "run-x")] == ["r1:1"]
     assert store.unplaced_units("other", ["r1"], None) == []
+
+
+def test_an_interruption_during_a_statement_stays_an_interruption(store: Store) -> None:
+    """SIGTERM (voc.jobs.Stopped) or Ctrl-C arriving while a statement runs is not a database
+    outage, though SQLAlchemy reports it as a lost connection: the run it stops must be failed
+    as interrupted, not as a StoreError."""
+
+    def interrupt(*_: object) -> None:
+        raise Stopped("stopped by SIGTERM")
+
+    sa.event.listen(store.engine, "before_cursor_execute", interrupt)
+    try:
+        with pytest.raises(Stopped, match="stopped by SIGTERM"):
+            store.count("test")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", interrupt)
+    assert store.count("test") == 0, "the store works on afterwards"

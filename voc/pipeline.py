@@ -1412,7 +1412,7 @@ class ThemeAssigner:
         self._runs: dict[str, _RunIndex] = {}
         self._lock = threading.Lock()
 
-    def _index(self, store: Store, run_id: str) -> _RunIndex:
+    def _index(self, store: Store, workspace_id: str, run_id: str) -> _RunIndex:
         with self._lock:
             cached = self._runs.get(run_id)
         if cached is not None:
@@ -1430,8 +1430,12 @@ class ThemeAssigner:
         threshold = self.threshold
         if threshold is None:
             threshold = space.assign_threshold if space else self.FALLBACK_THRESHOLD
-        index = _RunIndex([t.theme_id for t in children], centroids, means, threshold)
+        index = _RunIndex([t.theme_id for t in children], centroids, means, threshold, workspace_id)
         with self._lock:
+            # A workspace's new run retires its older ones here: a service re-clustering one
+            # workspace all day would otherwise hold every run it ever served.
+            for old in [r for r, i in self._runs.items() if i.workspace_id == workspace_id]:
+                del self._runs[old]
             if len(self._runs) >= self.CACHED_RUNS:
                 self._runs.clear()
             self._runs[run_id] = index
@@ -1454,7 +1458,7 @@ class ThemeAssigner:
         if run is None:
             rows = [LiveAssignment(u.id, workspace_id, None, None, 0.0) for u in units]
         else:
-            index = self._index(store, run.run_id)
+            index = self._index(store, workspace_id, run.run_id)
             if index.lang_means:
                 vectors, _ = center_languages(vectors, [u.lang for u in units], index.lang_means)
             sims = vectors @ index.centroids.T
@@ -1483,6 +1487,7 @@ class _RunIndex:
     centroids: np.ndarray
     lang_means: dict[str, np.ndarray]
     threshold: float
+    workspace_id: str
 
 
 # -- stateless clustering of a CSV -----------------------------------------------------------

@@ -639,8 +639,10 @@ class Store:
         """Turn "the database cannot be used now" (locked past the busy timeout, disk full,
         server down or restarting) into one StoreError, raised from any method, so the CLI
         prints one clear line and the API answers 503 with Retry-After instead of a 500. A
-        failed pre-ping is left alone: the pool then reconnects by itself."""
-        if context.is_pre_ping:
+        failed pre-ping is left alone: the pool then reconnects by itself, and so is an
+        interruption (Ctrl-C, SIGTERM as voc.jobs.Stopped) that came during a statement, which
+        SQLAlchemy reports as a lost connection but must stay what it is."""
+        if context.is_pre_ping or not isinstance(context.original_exception, Exception):
             return
         reason = _unavailable_reason(context)
         if reason is None:

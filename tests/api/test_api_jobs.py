@@ -1,7 +1,13 @@
-"""Background jobs: re-cluster runs (202, one at a time, then served) and uploads."""
+"""Background jobs: re-cluster runs (202, one at a time, then served, each in a process of
+its own) and uploads."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,11 +15,18 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api import runjob
+from api.jobs import CHILD_STOP_S
 from api.main import create_app
 from tests.api.conftest import Api
 from tests.backends import Backend
 from voc.embed import Embedder
+from voc.errors import NotFoundError
+from voc.jobs import INTERRUPTED, ProcessOwner, acquire_run_lock, process_alive
 from voc.keys import create_key
+from voc.pipeline import Ingestor, recluster
+from voc.settings import CORPORA_DIR
+from voc.store import Store
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 BETA = "/v1/workspaces/beta"
@@ -196,3 +209,161 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(strict: Api) -> Non
     assert 1 <= int(limited.headers["Retry-After"]) <= 15
     assert limited.json()["detail"].startswith("this API key is limited to 4 requests a minute;")
     assert strict.client.get(url, headers=strict.headers("w")).status_code == 200
+
+
+# -- each run in a process of its own (api/runjob.py) ------------------------------------------
+
+GAMMA = "/v1/workspaces/gamma"
+
+
+@pytest.fixture(scope="module")
+def gamma(api: Api, embedder: Embedder) -> str:
+    """Workspace `gamma`: the demo interviews, clustered once in this process (its current
+    run), and an admin key `gamma-admin`."""
+    ingestor = Ingestor(api.store, api.settings)
+    ingestor.ingest_paths([CORPORA_DIR / "demo" / "interviews"], "interview", "gamma")
+    recluster(api.store, api.settings, "gamma", embedder)
+    api.tokens["gamma-admin"] = create_key(api.store, "gamma", ["admin"])[1]
+    return "gamma"
+
+
+def _ppid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def _in_progress(store: Store, ws: str, job_id: str) -> tuple[int, str]:
+    """(pid, run id) as soon as the job's run row says `running` while another process than
+    this one holds the job."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        job = store.get_job(ws, job_id)
+        assert job.status in ("queued", "running"), f"the job ended first: {job}"
+        pid = (job.owner or {}).get("pid")
+        if pid is not None and pid != os.getpid():
+            try:
+                if store.get_run(ws, job.params["run_id"]).status == "running":
+                    return pid, job.params["run_id"]
+            except NotFoundError:
+                pass
+        time.sleep(0.01)
+    raise AssertionError(f"job {job_id}'s run never ran in a process of its own")
+
+
+def test_a_run_job_runs_in_a_child_process_that_holds_the_job_until_it_ends(
+    api: Api, gamma: str
+) -> None:
+    headers = api.headers("gamma-admin")
+    started = api.client.post(f"{GAMMA}/runs", json={"seed": 3}, headers=headers)
+    assert started.status_code == 202
+    job_id = started.json()["job_id"]
+    pid, run_id = _in_progress(api.store, gamma, job_id)
+    assert _ppid(pid) == os.getpid(), "a child of the API process"
+    owner = ProcessOwner.from_json(api.store.get_job(gamma, job_id).owner)
+    assert owner is not None and owner.program.startswith("runjob")
+    # A second run is refused naming the process that really runs the first.
+    refused = api.client.post(f"{GAMMA}/runs", headers=headers)
+    assert refused.status_code == 409 and f"pid {pid}" in refused.json()["detail"]
+
+    job = _wait(api, job_id, "gamma", "gamma-admin")
+    assert job["status"] == "done", job["error"]
+    assert job["result"]["run_id"] == run_id and job["result"]["n_themes"] > 0
+    assert {"n_units", "unassigned", "assigned_after_run"} <= set(job["result"])
+    assert not process_alive(owner), "the child exited (and was reaped)"
+    held = api.store.get_job(gamma, job_id).owner
+    assert held is not None and held["pid"] == os.getpid(), "handed back to the API process"
+    current = api.store.current_run(gamma)
+    assert current is not None and current.run_id == run_id
+
+
+def test_a_run_process_killed_mid_run_fails_its_job_and_the_previous_run_stays_current(
+    api: Api, gamma: str
+) -> None:
+    previous = api.store.current_run(gamma)
+    assert previous is not None
+    headers = api.headers("gamma-admin")
+    started = api.client.post(f"{GAMMA}/runs", json={}, headers=headers).json()
+    pid, run_id = _in_progress(api.store, gamma, started["job_id"])
+    os.kill(pid, signal.SIGKILL)
+
+    job = _wait(api, started["job_id"], "gamma", "gamma-admin")
+    assert job["status"] == "failed"
+    assert job["error"].startswith(INTERRUPTED), job["error"]
+    assert f"pid {pid}, was killed by SIGKILL" in job["error"]
+    assert f"run {run_id} was not kept and the previous run stays current" in job["error"]
+    run = api.store.get_run(gamma, run_id)
+    assert (run.status, run.is_current, run.error) == ("failed", False, job["error"])
+    assert api.store.current_run(gamma) == previous
+    assert api.store.get_job(gamma, started["job_id"]).owner["pid"] == os.getpid()
+    # The lock was released with the job.
+    again = api.client.post(f"{GAMMA}/runs", json={}, headers=headers)
+    assert again.status_code == 202
+    assert _wait(api, again.json()["job_id"], "gamma", "gamma-admin")["status"] == "done"
+
+
+def test_shutdown_past_its_grace_period_stops_the_run_process(
+    api: Api, gamma: str, embedder: Embedder, capfd: pytest.CaptureFixture[str]
+) -> None:
+    previous = api.store.current_run(gamma)
+    settings = api.settings.model_copy(update={"shutdown_grace_s": 0})
+    headers = api.headers("gamma-admin")
+    with TestClient(create_app(settings, embedder)) as client:
+        started = client.post(f"{GAMMA}/runs", json={}, headers=headers).json()
+        pid, run_id = _in_progress(api.store, gamma, started["job_id"])
+        stopping = time.monotonic()
+    took = time.monotonic() - stopping
+
+    job = api.store.get_job(gamma, started["job_id"])
+    assert job.status == "failed" and "the server shut down" in job.error, job
+    assert "grace period 0 s" in job.error
+    run = api.store.get_run(gamma, run_id)
+    assert (run.status, run.is_current) == ("failed", False)
+    assert run.error == job.error, "the shutdown's reason, recorded before the process stopped"
+    assert api.store.current_run(gamma) == previous
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped before the shutdown returned
+    assert took < CHILD_STOP_S, "it stopped on SIGTERM; SIGKILL was not needed"
+    assert "stopped by SIGTERM" in capfd.readouterr().err, "the child's own log says why"
+
+
+def test_a_run_process_whose_api_process_is_gone_stops_and_fails_its_run(
+    api: Api, gamma: str
+) -> None:
+    """What the child sees when the API process dies (SIGKILL included): its stdin reaches end
+    of file. It fails its run and its job itself, since nobody else will."""
+    previous = api.store.current_run(gamma)
+    owner = ProcessOwner.current().to_json()
+    params = {"seed": 0, "clusterer": {}}
+    job = acquire_run_lock(api.store, gamma, "e" * 32, params, api.settings.run_stale_after_s)
+    api.store.update_job(job.id, status="running")
+    request = runjob.request(
+        job.id,
+        gamma,
+        job.params,
+        api.settings.model_dump(mode="json"),
+        api.store.url,
+        owner,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "api.runjob"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(json.dumps(request).encode() + b"\n")
+    child.stdin.flush()
+    try:
+        assert _in_progress(api.store, gamma, job.id) == (child.pid, "e" * 32)
+        child.stdin.close()
+        answer = json.loads(child.stdout.read())
+        assert child.wait(timeout=runjob.ORPHAN_EXIT_S + 10) == 1
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    reason = "interrupted: the process running it was stopped (the API process that started it "
+    assert answer["status"] == "failed" and answer["error"].startswith(reason), answer
+    failed = api.store.get_job(gamma, job.id)
+    assert (failed.status, failed.error) == ("failed", answer["error"])
+    run = api.store.get_run(gamma, "e" * 32)
+    assert (run.status, run.is_current, run.error) == ("failed", False, answer["error"])
+    assert api.store.current_run(gamma) == previous
