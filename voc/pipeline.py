@@ -845,7 +845,7 @@ def _recluster(
         timings["assign"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        tokens = Tokenizer(settings).tokens_many([(u.norm_text, u.lang) for u in units])
+        tokens = theme_tokens(Tokenizer(settings), units, labels)
         built = _build_themes(
             run, units, tokens, vectors, clusterer, labels, confidence, store, previous
         )
@@ -889,6 +889,49 @@ def _recluster(
     return run, built.themes
 
 
+DESCRIBE_UNITS = 1000
+"""Most units of a theme whose words make its keywords and name: a theme's top words are
+settled long before a thousand units, and tokenising every unit of a million-unit workspace
+on every run would cost minutes. Quotes are still chosen among all of a theme's units."""
+
+
+def _hash_keys(unit_ids: Sequence[str]) -> np.ndarray:
+    """A uniform, stable 64-bit key per unit id."""
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(uid.encode(), digest_size=8).digest(), "big")
+            for uid in unit_ids
+        ),
+        dtype=np.uint64,
+        count=len(unit_ids),
+    )
+
+
+def theme_tokens(
+    tokenizer: Tokenizer,
+    units: Sequence[FeedbackUnit],
+    labels: np.ndarray,
+    cap: int = DESCRIBE_UNITS,
+) -> list[list[str]]:
+    """Tokens of the units that describe their themes: every unit of a theme of at most `cap`
+    units, and the `cap` whose ids hash lowest of a larger one (the same units every run
+    while the theme holds them); no tokens for the others and for units without a theme,
+    which take no part in keywords."""
+    keys = _hash_keys([u.id for u in units])
+    rows: list[int] = []
+    for label in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == label)
+        if len(members) > cap:
+            members = members[np.argsort(keys[members], kind="stable")[:cap]]
+        rows.extend(members.tolist())
+    rows.sort()
+    tokens: list[list[str]] = [[] for _ in units]
+    read = tokenizer.tokens_many([(units[i].norm_text, units[i].lang) for i in rows])
+    for i, toks in zip(rows, read, strict=True):
+        tokens[i] = toks
+    return tokens
+
+
 def fit_sample(unit_ids: Sequence[str], size: int) -> np.ndarray:
     """Rows of the units the themes are learnt from, in row order: all of them up to `size`,
     otherwise the `size` units whose ids hash lowest. A hash sample is uniform (each theme in
@@ -898,15 +941,7 @@ def fit_sample(unit_ids: Sequence[str], size: int) -> np.ndarray:
     n = len(unit_ids)
     if n <= size:
         return np.arange(n)
-    keys = np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(uid.encode(), digest_size=8).digest(), "big")
-            for uid in unit_ids
-        ),
-        dtype=np.uint64,
-        count=n,
-    )
-    return np.sort(np.argpartition(keys, size - 1)[:size])
+    return np.sort(np.argpartition(_hash_keys(unit_ids), size - 1)[:size])
 
 
 def _label_all(
