@@ -552,7 +552,7 @@ class UnstatedNeedPublic(BaseModel):
     unstated_score: float = Field(
         ...,
         description="need_gap x evidence share x workaround/effort/confusion share x "
-        "ln(1 + units).",
+        "ln(1 + units), each share over 10 more units than the theme has (docs/needs.md).",
     )
     evidence: int
     requests: int

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from tests.backends import (
     install_postgres,
 )
 from voc.jobs import ProcessOwner
-from voc.settings import VocSettings
+from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import Store
+from voc.types import Run
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -75,6 +76,34 @@ def settings(tmp_path: Path, database_url: str) -> VocSettings:
 def store(settings: VocSettings) -> Iterator[Store]:
     store = Store.open(settings.resolved_database_url)
     yield store
+    store.close()
+
+
+@dataclass
+class DemoRun:
+    """The whole demo corpus in a fresh store (workspace `demo`), clustered once."""
+
+    store: Store
+    settings: VocSettings
+    run: Run
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[DemoRun]:
+    """The shipped demo corpus ingested and re-clustered with the default embedder exactly as
+    `voc demo` does it (seed 0), once per backend for the whole session: the tests that need a
+    full run of it share this one."""
+    from voc.cli import DEMO_SOURCES
+    from voc.embed import load_embedder
+    from voc.pipeline import Ingestor, recluster
+
+    settings = backend.settings(tmp_path_factory.mktemp("demo"))
+    store = Store.open(settings.resolved_database_url)
+    ingestor = Ingestor(store, settings)
+    for folder, source in DEMO_SOURCES.items():
+        ingestor.ingest_paths([CORPORA_DIR / "demo" / folder], source, "demo")
+    run, _ = recluster(store, settings, "demo", load_embedder(), seed=0)
+    yield DemoRun(store, settings, run)
     store.close()
 
 

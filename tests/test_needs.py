@@ -102,6 +102,50 @@ def test_need_signals(analyzer: NeedsAnalyzer, text: str, signals: tuple[str, ..
 
 
 @pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        # How customers say they get around a gap (needs-lexicon-9): a habit, a detour through
+        # another app or a person, a routine of their own.
+        ("网银老是登不上，我只好去柜台办。", "workaround"),
+        ("每次转账都得先截图再发给会计。", "workaround"),
+        ("我都是先转到别的App再付款。", "workaround"),
+        ("付不了款的时候我就让朋友代付。", "workaround"),
+        ("我现在工资一到就全部转出来，免得到时候卡住。", "workaround"),
+        ("我把自动扣款的卡解绑了，怕它再乱扣。", "workaround"),
+        ("The transfer kept failing so I went to the branch instead.", "workaround"),
+        ("I ask my brother to pay for me because my card gets declined.", "workaround"),
+        ("I've started paying the rent a week early.", "workaround"),
+        ("The only way I got an answer was by posting on their forum.", "workaround"),
+        ("So I just use another app for that now.", "workaround"),
+        ("I break big payments into smaller ones so they go through.", "workaround"),
+        ("This is my third email and each reply asks for the same screenshots again.", "effort"),
+        ("客服让我问银行，银行又让我问你们客服。", "effort"),
+        ("I still can't work out which of the two balances is right.", "confusion"),
+        ("这笔扣款到底是什么，我完全没搞清楚。", "confusion"),
+    ],
+)
+def test_workaround_effort_and_confusion_phrasings(
+    analyzer: NeedsAnalyzer, text: str, signal: str
+) -> None:
+    assert signal in analyzer.analyze(text).signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Should I turn off the Wi-Fi before setting up the router?",
+        "请帮我把账单改成电子账单。",
+        "年费扣款前能不能提前一周提醒？",
+        "Will I lose anything if I reinstall the app?",
+    ],
+)
+def test_no_workaround_in_questions_and_requests_about_one(
+    analyzer: NeedsAnalyzer, text: str
+) -> None:
+    assert "workaround" not in analyzer.analyze(text).signals
+
+
+@pytest.mark.parametrize(
     ("text", "stage"),
     [
         ("朋友推荐我下载的，说付款很快。", "discover"),
@@ -191,7 +235,9 @@ def test_a_theme_of_pains_and_workarounds_without_requests_is_an_unstated_need(
     profile = theme_needs(units, _ctx(20), {"en": "withdrawals"}, analyzer)
     assert (profile.evidence, profile.requests, profile.need_gap) == (20, 0, 1.0)
     assert profile.unstated
-    assert profile.unstated_score == pytest.approx(1.0 * 1.0 * 0.3 * math.log1p(20), abs=1e-4)
+    # need_gap x E / (units + 10) x signalled / (units + 10) x ln(1 + units)
+    score = 1.0 * (20 / 30) * (6 / 30) * math.log1p(20)
+    assert profile.unstated_score == pytest.approx(score, abs=1e-4)
     assert profile.need_facet == "speed"
     assert profile.need_statement == {
         "en": "needs: withdrawals, fast and with a predictable timeline"
@@ -231,6 +277,35 @@ def test_unstated_needs_rank_by_score_and_priority_adds_up(analyzer: NeedsAnalyz
         assert 0 <= profile.priority <= 100
     # Same volume and growth; T-2's workarounds (effort) outweigh T-1's extra negativity.
     assert profiles["T-2"].priority > profiles["T-3"].priority
+
+
+def test_a_handful_of_workarounds_does_not_outrank_a_theme_built_on_them(
+    analyzer: NeedsAnalyzer,
+) -> None:
+    """Ten units that all describe a workaround (a crumb that clustering cut off because the
+    sentences share a phrasing) have perfect shares, but ten units say less than fifty of
+    which most describe one: shares count as if each theme had ten more units showing
+    nothing: 0.60 against 1.25 (without that, 2.40 against 1.80)."""
+    crumb = [_unit("other", ("workaround",))] * 10
+    theme = (
+        [_unit("other", ("workaround",))] * 30
+        + [_unit("pain")] * 12
+        + [_unit("question")] * 6
+        + [_unit("request")] * 2
+    )
+    profiles = {
+        "crumb": theme_needs(crumb, _ctx(10), {"en": "a"}, analyzer),
+        "theme": theme_needs(theme, _ctx(50), {"en": "b"}, analyzer),
+    }
+    assert all(p.unstated for p in profiles.values())
+    assert [tid for tid, _ in unstated_needs(profiles)] == ["theme", "crumb"]
+    assert profiles["crumb"].unstated_score == pytest.approx(0.5 * 0.5 * math.log1p(10), abs=1e-4)
+    no_doubt = NeedsParams(unstated_prior_units=0)
+    profiles = {
+        "crumb": theme_needs(crumb, _ctx(10), {"en": "a"}, analyzer, params=no_doubt),
+        "theme": theme_needs(theme, _ctx(50), {"en": "b"}, analyzer, params=no_doubt),
+    }
+    assert [tid for tid, _ in unstated_needs(profiles)] == ["crumb", "theme"]
 
 
 def test_priority_weights_are_configurable(analyzer: NeedsAnalyzer) -> None:

@@ -3,8 +3,10 @@ embedder and a real SQLite store: stable ids, lineage, emerging and silenced the
 curation that survives re-clustering.
 
 Every other gold sentence of each theme and week is used (all of the face-verification
-problem that starts in week 6) to keep the run short; the complaints about slow withdrawals
-stop after week 5.
+problem that starts in week 6) to keep the run short; the complaints about marketing
+notifications stop after week 5. (Not slow withdrawals: that theme is one of the demo corpus's
+planted unstated needs, told through habits such as "I withdraw on Tuesdays to be safe", and
+its largest theme in week 5 keeps drawing habit sentences of other themes afterwards.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from voc.store import LineageRow, Store, StoredCuration
 from voc.types import Theme
 
 SOURCES = {"tickets": "ticket", "calls": "call", "reviews": "review", "interviews": "interview"}
-NEW_PROBLEM, STOPPED = "face_verification", "withdrawal_slow"
+NEW_PROBLEM, STOPPED = "face_verification", "notifications_spam"
 WEEKS = 8
 CST = timezone(timedelta(hours=8))
 

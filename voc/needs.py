@@ -21,10 +21,12 @@ pains show (the faster horse), and is 0 when requests are at least `request_par`
 customers say about the theme and about the same facets. A theme is an **unstated need** when
 its gap is at least `unstated_gap`, its evidence is at least `unstated_evidence` of its units
 and its requests at most `unstated_requests` of them; unstated needs rank by
-`need_gap * evidence share * signal share * ln(1 + units)`, where the signal share is that of
-units with a workaround, effort or confusion signal, which must reach `unstated_workarounds`;
-the logarithm lets a large theme outrank a small one of the same shares.
-docs/needs.md has the details.
+`need_gap * E / (units + m) * S / (units + m) * ln(1 + units)`, where S counts the units with a
+workaround, effort or confusion signal (S / units must reach `unstated_workarounds`) and m
+(`unstated_prior_units`) adds that many units showing nothing to each share, so a share
+measured on a handful of units counts for less: a crumb of ten workarounds does not outrank
+fifty units most of which describe one; the logarithm lets a large theme outrank a small one
+of the same shares. docs/needs.md has the details.
 """
 
 from __future__ import annotations
@@ -370,6 +372,10 @@ class NeedsParams:
     """Least share of units with a workaround, effort or confusion signal: customers paying
     with their own time is what marks a need nobody states."""
     unstated_min_units: int = 10
+    unstated_prior_units: int = 10
+    """Units that show nothing, added to a theme's units in the shares of `unstated_score`: a
+    share measured on few units is a weak estimate, so a small theme's shares are pulled down
+    (10 of 10 units count as 0.5, 40 of 50 as 0.67)."""
     priority_weights: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_PRIORITY_WEIGHTS)
     )
@@ -487,9 +493,8 @@ def theme_needs(
     gap = need_gap(len(requests), len(evidence), rq_facets, ev_facets, p.request_par)
     evidence_share = len(evidence) / n if n else 0.0
     request_share = len(requests) / n if n else 0.0
-    effort_share = (
-        sum(1 for x in needs if _EVIDENCE_SIGNALS.intersection(x.signals)) / n if n else 0.0
-    )
+    signalled = sum(1 for x in needs if _EVIDENCE_SIGNALS.intersection(x.signals))
+    effort_share = signalled / n if n else 0.0
     unstated = (
         n >= p.unstated_min_units
         and gap >= p.unstated_gap
@@ -525,12 +530,24 @@ def theme_needs(
         need_gap=gap,
         unstated=unstated,
         unstated_score=(
-            round(gap * evidence_share * effort_share * math.log1p(n), 4) if unstated else 0.0
+            unstated_score(gap, len(evidence), signalled, n, p.unstated_prior_units)
+            if unstated
+            else 0.0
         ),
         growth=_growth([c.created_at for c in context], data_until, p.growth_window_days),
         ratings=_ratings(context, records or {}, rest_ratings or {}, p.rating_fields),
         breakdowns=_breakdowns(context, records or {}, p.breakdown_fields),
     )
+
+
+def unstated_score(gap: float, evidence: int, signalled: int, units: int, prior: int) -> float:
+    """How strongly a theme is an unstated need: its need gap times its evidence share and
+    its workaround/effort/confusion share, each over `prior` more units than it has, times
+    ln(1 + units) (module docstring)."""
+    if units == 0:
+        return 0.0
+    doubt = units + prior
+    return round(gap * (evidence / doubt) * (signalled / doubt) * math.log1p(units), 4)
 
 
 def _need_facet(

@@ -413,7 +413,14 @@ class Writer:
                 endings = ["！", "！！", "!!!"] + ([] if text[-2] in "啊呢吧吗呀了" else ["啊！"])
                 return text[:-1] + rng.choice(endings)
             return text
-        options = [pair for pair in _EN_TYPOS if re.search(rf"\b{re.escape(pair[0])}\b", text)]
+        # A typo on the last word could end the sentence in "u." or "Im.", which a segmenter
+        # may read as an abbreviation and join to the next sentence.
+        options = [
+            pair
+            for pair in _EN_TYPOS
+            if re.search(rf"\b{re.escape(pair[0])}\b", text)
+            and not re.search(rf"\b{re.escape(pair[0])}[.!?]+$", text)
+        ]
         roll = rng.random()
         if options and roll < 0.4:
             old, new = rng.choice(options)

@@ -17,14 +17,18 @@ SMOKE = [
         "Someone smokes in your branch lobby and it stinks of cigarettes.",
         "2026-03-03T12:00:00+00:00",
     ),
-    ("你们网点大厅里全是烟味。", "2026-03-04T09:00:00+08:00"),
-    ("网点里到处是香烟味。", "2026-03-04T10:00:00+08:00"),
+    # Each names the smoker as well as the smell: "营业厅里一股烟味，太难闻了" alone sits at
+    # cosine 0.21 from the demo interviews' praise theme, just over the 0.2 a live unit needs.
+    ("网点等候区有人抽烟，呛得人直咳嗽。", "2026-03-04T09:00:00+08:00"),
+    ("营业厅里有人抽烟，满屋子都是烟味。", "2026-03-04T10:00:00+08:00"),
     ("网点大厅有人抽烟，烟味很大。", "2026-03-05T09:00:00+08:00"),
-    ("营业厅里一股烟味，太难闻了。", "2026-03-05T11:00:00+08:00"),
+    ("网点大厅烟味呛人，抽烟的也没人管。", "2026-03-05T11:00:00+08:00"),
 ]
 UNRELATED = [
     "Photosynthesis converts light into chemical energy in plants.",
-    "My cat likes to sleep on the warm windowsill.",
+    # Not "My cat likes to sleep on the warm windowsill.": "likes" puts it at cosine 0.27 from
+    # the demo interviews' praise theme.
+    "Basalt columns form when thick lava cools slowly.",
     "火山喷发后岩浆会慢慢冷却。",
 ]
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+
 from tests.api.conftest import Api
+from voc.settings import CORPORA_DIR
 
 WS = "/v1/workspaces/acme"
+
+
+def _demo_gold() -> list[dict[str, str]]:
+    with (CORPORA_DIR / "demo" / "gold.csv").open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _get(api: Api, path: str, **params: object) -> dict:
@@ -101,11 +109,13 @@ def test_units_search_finds_text_in_either_script(api: Api) -> None:
     assert all(u["theme_id"] for u in found["data"] if not u["provisional"])
     traditional = _get(api, "/units", q="手續費", limit=200)
     assert traditional["count"] == found["count"]
-    percent = _get(api, "/units", q="%")
-    assert percent["count"] == 1
-    assert percent["data"][0]["text"] == (
-        "It says 1.8% a year but my actual earnings are lower than that."
+    # "%" is searched for literally (not as a LIKE wildcard): only units that contain it.
+    percent = _get(api, "/units", q="%", limit=200)
+    interviews = [r["text"] for r in _demo_gold() if r["file"].startswith("interviews/")]
+    assert sorted(u["text"] for u in percent["data"]) == sorted(
+        {text for text in interviews if "%" in text}
     )
+    assert percent["count"] < sum(1 for _ in api.store.iter_units("acme"))
 
 
 def test_a_record_shows_its_text_with_unit_spans(api: Api) -> None:
