@@ -9,12 +9,20 @@ import numpy as np
 import pytest
 
 from tests.backends import Backend
-from voc.cli import DEMO_SOURCES
+from tests.conftest import DemoRun
 from voc.cluster import center_languages
 from voc.embed import CachedEmbedder, load_embedder
-from voc.pipeline import Ingestor, fit_sample, recluster, workspace_alerts
+from voc.pipeline import (
+    Ingestor,
+    _hash_keys,
+    fit_sample,
+    recluster,
+    theme_tokens,
+    workspace_alerts,
+)
 from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import Store
+from voc.tokenize import Tokenizer
 
 
 class FailingEmbedder:
@@ -86,18 +94,14 @@ def test_a_failed_run_leaves_the_previous_run_current(
 
 @pytest.mark.slow
 def test_a_first_run_calls_only_themes_whose_data_starts_late_emerging(
-    workspace: tuple[Store, VocSettings],
+    demo_run: DemoRun,
 ) -> None:
     """The first run gives every theme its id at once, which says nothing about when a theme
     started: twelve weeks of the demo corpus must not come back as a list of "emerging" themes
     (they did, 16 of them, while a theme's birth was its first run's date)."""
-    store, settings = workspace
-    ingestor = Ingestor(store, settings)
-    for folder, source in DEMO_SOURCES.items():
-        ingestor.ingest_paths([CORPORA_DIR / "demo" / folder], source, "new")
-    run, _ = recluster(store, settings, "new", load_embedder())
+    store, run = demo_run.store, demo_run.run
     assert run.data_until is not None
-    emerging = [a for a in workspace_alerts(store, "new") if a.kind == "emerging"]
+    emerging = [a for a in workspace_alerts(store, "demo") if a.kind == "emerging"]
     for alert in emerging:
         dates = [d for d in store.theme_unit_dates(run.run_id, [alert.theme_id]) if d]
         assert run.data_until - min(dates) <= timedelta(weeks=3), alert.message
@@ -140,3 +144,20 @@ def test_a_workspace_larger_than_the_fit_sample_learns_from_a_stable_sample_and_
     ]
     assert [assigned[u.id][0] for u in outside] == expected
     assert sum(t.size for t in children) == sum(v[0] is not None for v in assigned.values())
+
+
+def test_a_large_theme_is_described_from_a_stable_sample_of_its_units(
+    workspace: tuple[Store, VocSettings],
+) -> None:
+    store, settings = workspace
+    units = list(store.iter_units("w"))[:30]
+    labels = np.array([0] * 12 + [1] * 3 + [-1] * 15)
+    tokens = theme_tokens(Tokenizer(settings), units, labels, cap=5)
+    read = [i for i, toks in enumerate(tokens) if toks]
+    # theme 0: the 5 of its 12 units whose ids hash lowest; theme 1: all 3; no unassigned one
+    lowest = sorted(range(12), key=lambda i: _hash_keys([units[i].id])[0])[:5]
+    assert read == sorted(lowest) + [12, 13, 14]
+    assert tokens[12] == Tokenizer(settings).tokens(units[12].norm_text, units[12].lang)
+    # the same units describe the theme whatever order the units come in
+    again = theme_tokens(Tokenizer(settings), units[::-1], labels[::-1], cap=5)
+    assert {units[::-1][i].id for i, t in enumerate(again) if t} == {units[i].id for i in read}
