@@ -716,7 +716,8 @@ def recluster(
     """
     run_id = run_id or uuid.uuid4().hex
     engine = engine or make_engine(settings)
-    if lock is not None:
+
+    def run_it() -> tuple[Run, list[Theme]]:
         return _recluster(
             store,
             settings,
@@ -728,6 +729,9 @@ def recluster(
             run_id,
             engine,
         )
+
+    if lock is not None:
+        return run_it()
     job = acquire_run_lock(
         store,
         workspace_id,
@@ -738,17 +742,7 @@ def recluster(
     heartbeat = Heartbeat(store, settings.run_heartbeat_s, [job.id]).start()
     try:
         store.update_job(job.id, status="running")
-        run, themes = _recluster(
-            store,
-            settings,
-            workspace_id,
-            embedder,
-            seed,
-            clusterer_params,
-            progress,
-            run_id,
-            engine,
-        )
+        run, themes = run_it()
     except BaseException as exc:
         _quietly(store.update_job, job.id, status="failed", error=failure_reason(exc))
         raise
