@@ -36,10 +36,12 @@ COPY corpora ./corpora
 # Editable on purpose, as in the Makefile: voc reads models/ (lexicons, the needs classifiers,
 # the model manifest) and corpora/ (stopwords, the jieba dictionary, the demo corpus) next to
 # its source (voc/settings.py), which a plain `pip install .` would leave out of site-packages.
-# No dev extras, no dependencies (all installed above); byte-code compiled now, because the
-# runtime user cannot write under /app.
+# No dev extras, no dependencies (all installed above); byte-code, and numba's machine code for
+# voc.louvain, compiled now, because the runtime user cannot write under /app.
 RUN pip install --no-deps -e . \
-    && python -m compileall -q voc api pipelines
+    && python -m compileall -q voc api pipelines \
+    && python -c "import numpy, scipy.sparse as sp; from voc.louvain import louvain; \
+louvain(sp.csr_matrix(numpy.ones((3, 3))), 1.0, 0)"
 
 # ---- runtime: the same base, the environment and the code; no build tools, no pip cache
 FROM python:3.11-slim-bookworm AS runtime

@@ -6,7 +6,7 @@ Stages (each a small function, so benchmarks can measure them one by one):
    land together.
 2. an exact cosine k-nearest-neighbour graph, weighted as UMAP weights its graph. Clustering
    the graph itself, not a UMAP projection of it, removes UMAP's random layout, the main reason
-   two seeds gave different themes, and needs no numba JIT at all.
+   two seeds gave different themes.
 3. consensus Louvain communities (voc.louvain): several seeded runs vote on each edge, a last
    run partitions the agreed graph. The resolution, not a number of themes, sets the
    granularity. This replaced UMAP + HDBSCAN, which measured worse on every benchmark set
@@ -314,7 +314,7 @@ class ThemeClusterer:
         Seed of the Louvain runs; the same seed and data give the same themes, and other seeds
         give nearly the same ones.
     n_jobs:
-        Processes running the voting Louvain runs side by side on graphs of 3,000 units or
+        Threads running the voting Louvain runs side by side on graphs of 3,000 units or
         more (None: one); the themes do not depend on it.
 
     Attributes (after fit)

@@ -9,20 +9,21 @@ the resolution is a fraction p/q, and the gain of moving node u into community C
 
 is the modularity gain times q * m * 2m: an exact integer. A node moves only when its gain
 strictly beats staying, so every move strictly raises modularity and the local-moving loop
-must end. Working on CSR arrays and Python ints it is also about three times faster than
-networkx on a 3,000-unit graph.
+must end.
+
+Speed: the local moves, nearly all of the time, run compiled by numba over int64 CSR arrays
+(a 10,000-unit Banking77 graph: 0.045 s a run against 0.98 s in Python ints, identical
+partitions); a level whose gains could overflow int64 runs in Python ints instead. The
+compiled code releases the GIL, so the consensus's voting runs share threads.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import pickle
-import subprocess
-import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -33,8 +34,8 @@ WEIGHT_SCALE = 1000
 """Edge weights in (0, 1] become integers 1..1000; lighter edges (< 0.0005) are dropped."""
 
 PARALLEL_MIN_NODES = 3000
-"""Smaller graphs run their Louvain runs in this process: starting workers costs more than
-the runs (a 2,000-node run takes about 0.2 s)."""
+"""Smaller graphs run their Louvain runs one after another: a thread per run costs more than
+the run itself."""
 
 
 def integer_graph(graph: sparse.spmatrix) -> sparse.csr_matrix:
@@ -46,23 +47,132 @@ def integer_graph(graph: sparse.spmatrix) -> sparse.csr_matrix:
     return out
 
 
-def _local_moves(adj: sparse.csr_matrix, p: int, q: int, rng: np.random.Generator) -> np.ndarray:
+INT64_HEADROOM = 2**62
+"""The compiled local moves use int64; a level whose largest possible gain term could pass
+this bound (graphs of millions of nodes, or the heavy self-loops of late levels) runs in
+Python integers instead, so the arithmetic stays exact either way."""
+
+
+def _moves_kernel(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
+    deg: np.ndarray,
+    order: np.ndarray,
+    p: int,
+    scale: int,
+) -> np.ndarray:
+    """The local-moving loop of `_local_moves` over int64 arrays, compiled by numba.
+
+    Neighbouring communities are visited in the order their first edge appears, as the
+    Python loop visits its dict, so both pick the same community on equal gains and give
+    identical partitions.
+    """
+    n = deg.shape[0]
+    community = np.arange(n)
+    total = deg.copy()
+    link = np.zeros(n, dtype=np.int64)
+    seen = np.zeros(n, dtype=np.bool_)
+    touched = np.empty(n, dtype=np.int64)
+    moved = True
+    while moved:
+        moved = False
+        for u in order:
+            own = community[u]
+            count = 0
+            for j in range(indptr[u], indptr[u + 1]):
+                v = indices[j]
+                if v != u:
+                    c = community[v]
+                    if not seen[c]:
+                        seen[c] = True
+                        touched[count] = c
+                        count += 1
+                    link[c] += weights[j]
+            total[own] -= deg[u]
+            cost = p * deg[u]
+            best = own
+            best_gain = scale * link[own] - cost * total[own]
+            for i in range(count):
+                c = touched[i]
+                gain = scale * link[c] - cost * total[c]
+                if gain > best_gain:
+                    best = c
+                    best_gain = gain
+            for i in range(count):
+                c = touched[i]
+                link[c] = 0
+                seen[c] = False
+            total[best] += deg[u]
+            if best != own:
+                community[u] = best
+                moved = True
+    return community
+
+
+@functools.cache
+def _compiled_moves() -> Callable[..., np.ndarray] | None:
+    """`_moves_kernel` compiled (numba, cached on disk after the first compile), or None
+    where numba cannot be imported; the GIL is released, so threads run side by side."""
+    try:
+        import numba
+    except ImportError as exc:  # numba is a dependency; a broken install still clusters
+        log.warning("numba unavailable (%s): Louvain runs in pure Python, about 30x slower", exc)
+        return None
+    try:
+        return numba.njit(cache=True, nogil=True)(_moves_kernel)
+    except RuntimeError as exc:  # no writable cache directory: compile in memory each time
+        log.warning("numba cannot cache the Louvain kernel (%s); set NUMBA_CACHE_DIR", exc)
+        return numba.njit(nogil=True)(_moves_kernel)
+
+
+def _fits_int64(degree: np.ndarray, p: int, scale: int) -> bool:
+    """Whether every gain term of a level stays below INT64_HEADROOM: w(u, C) <= k(u) and
+    tot(C) <= 2m, so scale * k_max and p * k_max * 2m bound them (Python ints, no overflow)."""
+    k_max = int(degree.max()) if degree.size else 0
+    two_m = int(degree.sum())
+    return scale * k_max < INT64_HEADROOM and p * k_max * two_m < INT64_HEADROOM
+
+
+def _local_moves(
+    adj: sparse.csr_matrix,
+    p: int,
+    q: int,
+    rng: np.random.Generator,
+    compiled: bool = True,
+) -> np.ndarray:
     """One Louvain level: move nodes, in a seeded random order, to the neighbouring
-    community with the largest gain until no move helps; communities numbered 0..k-1."""
+    community with the largest gain until no move helps; communities numbered 0..k-1.
+
+    The loop runs compiled when numba is there and int64 cannot overflow, else in Python
+    integers; both give the same partition (`compiled=False` forces Python, for tests).
+    """
     n = adj.shape[0]
     degree = np.asarray(adj.sum(axis=1)).ravel().astype(np.int64)
     scale = q * int(degree.sum())
+    order = rng.permutation(n)
+    kernel = _compiled_moves() if compiled else None
+    if kernel is not None and _fits_int64(degree, p, scale):
+        community = kernel(
+            adj.indptr.astype(np.int64),
+            adj.indices.astype(np.int64),
+            adj.data.astype(np.int64),
+            degree,
+            order.astype(np.int64),
+            p,
+            scale,
+        )
+        return np.unique(community, return_inverse=True)[1]
     indptr = adj.indptr.tolist()
     indices = adj.indices.tolist()
     weights = adj.data.tolist()
     deg = degree.tolist()
     community = list(range(n))
     total = list(deg)
-    order = rng.permutation(n).tolist()
     moved = True
     while moved:
         moved = False
-        for u in order:
+        for u in order.tolist():
             own = community[u]
             links: dict[int, int] = {}
             for j in range(indptr[u], indptr[u + 1]):
@@ -85,7 +195,9 @@ def _local_moves(adj: sparse.csr_matrix, p: int, q: int, rng: np.random.Generato
     return np.unique(np.asarray(community, dtype=np.int64), return_inverse=True)[1]
 
 
-def louvain(graph: sparse.spmatrix, resolution: float, seed: int) -> np.ndarray:
+def louvain(
+    graph: sparse.spmatrix, resolution: float, seed: int, compiled: bool = True
+) -> np.ndarray:
     """Community of each node of a symmetric weighted graph (modularity with `resolution`).
 
     Levels alternate local moves and aggregation (communities become nodes, internal
@@ -99,7 +211,7 @@ def louvain(graph: sparse.spmatrix, resolution: float, seed: int) -> np.ndarray:
     adj = integer_graph(graph)
     labels = np.arange(adj.shape[0])
     while True:
-        level = _local_moves(adj, p, q, rng)
+        level = _local_moves(adj, p, q, rng, compiled)
         labels = level[labels]
         k = int(level.max()) + 1 if level.size else 0
         if k == adj.shape[0]:
@@ -135,7 +247,7 @@ def consensus_communities(
     kept 0.91 of the units instead of 0.85, at the same NMI (a warm-started Louvain reached
     0.89 but lost 0.01 NMI and rarely let new themes form).
 
-    `n_jobs` processes run the voting runs side by side (see `louvain_runs`); the result does
+    `n_jobs` threads run the voting runs side by side (see `louvain_runs`); the result does
     not depend on it.
     """
     rng = np.random.default_rng(random_state)
@@ -169,58 +281,13 @@ def louvain_runs(
 ) -> list[np.ndarray]:
     """`louvain(graph, resolution, seed)` for each seed, in order.
 
-    Each run is single-threaded Python, so with `n_jobs` > 1 and a graph of at least
-    `min_nodes` nodes the seeds are shared among that many worker processes
-    (`python -m voc.louvain`, fed the graph on stdin). Plain subprocesses rather than
-    multiprocessing: a forked worker could inherit locks held by the API's other threads, and
-    spawn and forkserver workers re-run the caller's main script, which a user's unguarded
-    script does not survive. Where a worker cannot start or fails, its runs go on here.
+    With `n_jobs` > 1 and a graph of at least `min_nodes` nodes the runs share that many
+    threads: the compiled local moves, nearly all of a run's time, release the GIL. Each
+    run has its own generator, so the result does not depend on `n_jobs`.
     """
     jobs = min(n_jobs or 1, len(seeds))
     if jobs <= 1 or graph.shape[0] < min_nodes:
         return [louvain(graph, resolution, seed) for seed in seeds]
-    shares = [seeds[i::jobs] for i in range(jobs)]
-    root = str(Path(__file__).resolve().parent.parent)
-    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
-    payload = [pickle.dumps((sparse.csr_matrix(graph), resolution, share)) for share in shares]
-
-    def run(i: int) -> list[np.ndarray]:
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "voc.louvain"],
-                input=payload[i],
-                capture_output=True,
-                env=env,
-                check=True,
-            )
-            return list(pickle.loads(done.stdout))
-        except (OSError, subprocess.CalledProcessError, pickle.UnpicklingError, EOFError) as exc:
-            detail = getattr(exc, "stderr", b"") or b""
-            log.warning(
-                "louvain_worker_failed error=%s: %s %s",
-                type(exc).__name__,
-                exc,
-                detail.decode(errors="replace")[-500:],
-            )
-            return [louvain(graph, resolution, seed) for seed in shares[i]]
-
+    _compiled_moves()  # compile (or load from the disk cache) once, before the threads start
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(run, range(jobs)))
-    by_seed: list[np.ndarray] = [np.empty(0)] * len(seeds)
-    for i, labels in enumerate(results):
-        for j, lab in enumerate(labels):
-            by_seed[i + j * jobs] = lab
-    return by_seed
-
-
-def _worker() -> None:
-    """`python -m voc.louvain`: (graph, resolution, seeds) pickled on stdin, the labels of
-    each seed's run pickled on stdout."""
-    graph, resolution, seeds = pickle.load(sys.stdin.buffer)
-    labels = [louvain(graph, resolution, seed) for seed in seeds]
-    sys.stdout.buffer.write(pickle.dumps(labels))
-
-
-if __name__ == "__main__":
-    _worker()
+        return list(pool.map(lambda seed: louvain(graph, resolution, seed), seeds))
