@@ -261,17 +261,20 @@ def is_monolingual(lang: Sequence[str] | np.ndarray | None, share: float = 0.9) 
 
 
 def parents_of(centroids: np.ndarray, n_parents: int) -> np.ndarray:
-    """Group theme centroids into `n_parents` parent themes (average linkage, cosine)."""
+    """Group theme centroids into `n_parents` parent themes (average linkage, cosine).
+
+    scipy's hierarchy rather than scikit-learn's AgglomerativeClustering: the same
+    dendrogram, and importing sklearn.cluster cost about a second of every run.
+    """
     k = centroids.shape[0]
     if k <= 1 or n_parents <= 1:
         return np.zeros(k, dtype=np.int64)
     if n_parents >= k:
         return np.arange(k, dtype=np.int64)
-    from sklearn.cluster import AgglomerativeClustering
+    from scipy.cluster.hierarchy import cut_tree, linkage
 
-    raw = AgglomerativeClustering(
-        n_clusters=n_parents, metric="cosine", linkage="average"
-    ).fit_predict(centroids)
+    tree = linkage(centroids.astype(np.float64), method="average", metric="cosine")
+    raw = cut_tree(tree, n_clusters=n_parents).ravel()
     return _compact(np.asarray(raw, dtype=np.int64))[0]
 
 
