@@ -5,15 +5,23 @@ on constructed cases."""
 from __future__ import annotations
 
 import math
+import sys
+import tomllib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from voc.needs import (
+    LEXICON_PATH,
     NeedsAnalyzer,
     NeedsParams,
     UnitContext,
     UnitNeeds,
+    _alternation,
+    _compile,
+    _compile_search,
+    _search,
     default_analyzer,
     facet_overlap,
     need_gap,
@@ -190,6 +198,108 @@ def test_a_broken_lexicon_is_a_clear_error(tmp_path) -> None:  # type: ignore[no
         NeedsAnalyzer(bad)
     with pytest.raises(InputError, match="not found"):
         NeedsAnalyzer(tmp_path / "missing.toml")
+
+
+# -- the lexicon's patterns: trie and plain alternation -------------------------------------
+
+# Real sentences that hit many entries, overlapping ones among them ("不方便" over "方便", "not
+# working" over "working"), entries with groups, classes and look-behinds, English inside
+# Chinese, and letters that IGNORECASE matches to ASCII ones (dotless ı, long ſ).
+TRICKY = [
+    "App老是crash，根本没法用，不方便，也不好用。",
+    "不是很满意，退款拖了两个星期，终于好了但是体验很差。",
+    "界面好看是好看，就是经常闪退，用了半年没什么问题。",
+    "打了三次客服电话都没人接，第二次打还让我重新说一遍。",
+    "我都是先转到别的App再付款，免得又付不了。",
+    "客服让我问银行，银行又让我问你们客服。能不能加个导出？账单能导出吗？",
+    "12天了还没到账，等了3个月，提現三天了還沒到賬！！",
+    "It's not working, I can't log in and I cannot login either. Not bad otherwise.",
+    "I've started paying the rent a week early because the app can't handle it.",
+    "Should I turn off the Wi-Fi before setting up the router? I had to restart it twice.",
+    "This is my 3rd call and the second time I've explained it. Why can't you fix it?",
+    "How do I change my shipping address? Please add a dark mode, it would help a lot.",
+    "ſhipping ıs ſlow and the refund never arrived; working hard, not working at all.",
+    "Love the design, but it crashes every time. PayPal lets you do this for free.",
+    "homeworking, networking, crashed!!, app-store, e-mail, 5g, wi-fi, i'm, im, i'd",
+    "",
+]
+
+
+def _lexicon_labels() -> list[Any]:
+    """Every (Chinese, English) entry list of the lexicon, and the sentiment lists split by
+    strength as the analyzer splits them."""
+    lex = tomllib.loads(LEXICON_PATH.read_text(encoding="utf-8"))
+    s, i = lex["sentiment"], lex["intent"]
+    out = [
+        pytest.param(s[f"{name}_zh"], s[f"{name}_en"], id=name)
+        for name in ("contrast", "positive", "negative", "no_problem")
+    ]
+    strong = set(s["strong_zh"]) | set(s["strong_en"])
+    out += [
+        pytest.param(
+            *[[t for t in s[f"{name}_{lang}"] if (t in strong) == flag] for lang in ("zh", "en")],
+            id=f"{name}-{'strong' if flag else 'weak'}",
+        )
+        for name in ("positive", "negative")
+        for flag in (False, True)
+    ]
+    out += [
+        pytest.param(i[key], i.get(key[:-3] + "_en", []), id=key[:-3])
+        for key in i
+        if key.endswith("_zh")
+    ]
+    for section in ("signals", "stages", "facets"):
+        out += [
+            pytest.param(v["zh"], v["en"], id=f"{section}.{k}") for k, v in lex[section].items()
+        ]
+    return out
+
+
+@pytest.mark.parametrize(("zh", "en"), _lexicon_labels())
+def test_trie_pattern_matches_like_the_plain_alternation(zh: list[str], en: list[str]) -> None:
+    fast, plain, parts = _compile(zh, en), _alternation(zh, en), _compile_search(zh, en)
+    if plain is None:  # no entries (there are no strong positive terms)
+        assert fast is None and parts == ()
+        return
+    assert fast is not None
+    for text in TRICKY:
+        t = text.lower()  # as `analyze` reads a text
+        assert [m.span() for m in fast.finditer(t)] == [m.span() for m in plain.finditer(t)], text
+        assert fast.findall(t) == plain.findall(t)
+        assert _search(parts, t) == bool(plain.search(t)), text
+
+
+def test_trie_pattern_takes_the_longest_entry_and_keeps_edges_and_look_behinds() -> None:
+    zh = ["方便", "不方便", "不", "终于(正常|好了)", "终于", "[?？]"]
+    en = ["work", "working", "not working", "can't (log|login)", "(?<!should )(i|we) turn off"]
+    text = (
+        "终于好了，终于，不方便？不行 app not working; can't login. i turn off, "
+        "should i turn off, homework, work, working"
+    )
+    expected = [
+        "终于好了",
+        "终于",
+        "不方便",
+        "？",
+        "不",
+        "not working",
+        "can't login",
+        "i turn off",
+        "work",
+        "working",
+    ]
+    fast, plain = _compile(zh, en), _alternation(zh, en)
+    assert fast is not None and plain is not None
+    assert [m.group() for m in fast.finditer(text)] == expected
+    assert [m.group() for m in plain.finditer(text)] == expected
+    assert fast.pattern.startswith("终(?i:于")  # the trie, not the alternation
+
+
+def test_lower_case_text_holds_only_its_own_lower_case_characters() -> None:
+    # The trie's first characters and word edges are written for lower-case text (`analyze`
+    # lowers every text): there, "I", "S" and the Kelvin sign cannot occur, but "ı" and "ſ" can.
+    everything = "".join(map(chr, range(sys.maxunicode + 1)))
+    assert all(c.lower() == c for c in set(everything.lower()))
 
 
 # -- per theme: constructed cases ---------------------------------------------------------
