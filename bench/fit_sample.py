@@ -14,7 +14,6 @@ Writes bench/results/fit-sample-<data>.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -28,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.metrics import adjusted_rand_score
 
-from bench.quality import RESULTS, THREADS, embed, score, singletons
+from bench.quality import RESULTS, THREADS, embed, load_labelled, score, singletons
 
 
 def main() -> None:
@@ -47,13 +46,13 @@ def main() -> None:
     from voc.cluster import ThemeClusterer
     from voc.pipeline import fit_sample
 
-    with args.data.open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.DictReader(f))
-    texts = [r[args.text_column] for r in rows]
-    gold = [r[args.label_column] for r in rows]
-    ids = [r["id"] for r in rows] if "id" in rows[0] else None
-    langs = [r["lang"].split("-")[0] for r in rows] if "lang" in rows[0] else None
-    unit_ids = [f"{i}:{r.get('id', i)}:{r.get('lang', '')}" for i, r in enumerate(rows)]
+    data = load_labelled(args.data, args.text_column, args.label_column)
+    texts, gold, ids = data.texts, data.gold, data.ids
+    langs = None if data.langs is None else [lang.split("-")[0] for lang in data.langs]
+    unit_ids = [
+        f"{i}:{ids[i] if ids else i}:{data.langs[i] if data.langs else ''}"
+        for i in range(len(texts))
+    ]
     vectors, model_id = embed(texts, args.model, args.data)
     n = len(texts)
     console = Console()

@@ -27,6 +27,7 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,12 +105,36 @@ def embed(texts: list[str], model: str | None, data: Path) -> tuple[np.ndarray, 
     return vectors, embedder.model_id
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """A labelled CSV: texts, gold labels, and for a parallel set each row's id and language."""
+
+    texts: list[str]
+    gold: list[str]
+    ids: list[str] | None
+    langs: list[str] | None
+
+
+def load_labelled(
+    path: Path, text_column: str, label_column: str, limit: int | None = None
+) -> Labelled:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))[:limit]
+    first = rows[0] if rows else {}
+    return Labelled(
+        texts=[r[text_column] for r in rows],
+        gold=[r[label_column] for r in rows],
+        ids=[r["id"] for r in rows] if "id" in first else None,
+        langs=[r["lang"] for r in rows] if "lang" in first else None,
+    )
+
+
 def voc_fit(seed: int, langs: list[str] | None) -> Callable[[np.ndarray, list[str]], np.ndarray]:
     from voc.cluster import ThemeClusterer
 
     def fit(vectors: np.ndarray, _texts: list[str]) -> np.ndarray:
         lang = langs[: len(vectors)] if langs else None  # the warm-up fit uses a prefix
-        return ThemeClusterer(random_state=seed).fit(vectors, lang=lang).labels_
+        return ThemeClusterer(random_state=seed, n_jobs=THREADS).fit(vectors, lang=lang).labels_
 
     return fit
 
@@ -177,12 +202,8 @@ def main() -> None:
 
     apply_thread_limits(THREADS)
     configure_numba_cache(ROOT / ".voc" / "numba-cache")
-    with args.data.open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.DictReader(f))[: args.limit]
-    texts = [r[args.text_column] for r in rows]
-    gold = [r[args.label_column] for r in rows]
-    ids = [r["id"] for r in rows] if rows and "id" in rows[0] else None
-    langs = [r["lang"] for r in rows] if rows and "lang" in rows[0] else None
+    data = load_labelled(args.data, args.text_column, args.label_column, args.limit)
+    texts, gold, ids, langs = data.texts, data.gold, data.ids, data.langs
     vectors, model_id = embed(texts, args.model, args.data)
 
     methods: dict[str, Callable[[int], Callable[[np.ndarray, list[str]], np.ndarray]]] = {
