@@ -145,9 +145,13 @@ def dissolve_small(labels: np.ndarray, min_size: int) -> np.ndarray:
 
 def centroids_of(X: np.ndarray, labels: np.ndarray, n_themes: int) -> np.ndarray:
     """Unit-length mean vector of each theme's members."""
-    sums = np.zeros((n_themes, X.shape[1]), dtype=np.float64)
-    members = labels >= 0
-    np.add.at(sums, labels[members], X[members])
+    members = np.flatnonzero(labels >= 0)
+    # A sparse theme-by-unit indicator times X: the sums at BLAS speed (np.add.at took 0.6 s
+    # for 10,000 units of 512 dimensions).
+    indicator = sparse.csr_matrix(
+        (np.ones(members.size), (labels[members], members)), shape=(n_themes, X.shape[0])
+    )
+    sums = np.asarray(indicator @ X.astype(np.float64, copy=False))
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
 

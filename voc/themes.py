@@ -124,16 +124,23 @@ def key_phrase(
     joiner = "" if lang == "zh" else " "
     seen_in: Counter[tuple[str, ...]] = Counter()
     for u, toks in enumerate(unit_tokens):
+        # Candidates are runs of keyword tokens: start only at a keyword, stop at the first
+        # token that is not one (most tokens of most units are not).
+        hit = [w in weight for w in toks]
+        grams: set[tuple[str, ...]] = set()
+        for i, ok in enumerate(hit):
+            if ok:
+                end = i
+                while end < len(toks) and end - i < max_len and hit[end]:
+                    end += 1
+                    grams.add(tuple(toks[i:end]))
+        if not grams:
+            continue
         text = texts[u].lower() if texts is not None else None
-        grams = {
-            tuple(toks[i : i + n]) for n in range(1, max_len + 1) for i in range(len(toks) - n + 1)
-        }
         seen_in.update(
             g
             for g in grams
-            if all(w in weight for w in g)
-            and len(set(g)) == len(g)
-            and (len(g) == 1 or text is None or joiner.join(g) in text)
+            if len(set(g)) == len(g) and (len(g) == 1 or text is None or joiner.join(g) in text)
         )
     min_units = 2 if len(unit_tokens) >= 4 else 1
     best, best_score = (keywords[0][0],), 0.0
