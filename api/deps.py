@@ -1,19 +1,26 @@
 """Dependencies, one `Annotated` alias each: what a route needs, resolved per request from the
-app's state (built once in the lifespan) and the caller's API key."""
+app's state (built once in the lifespan) and the caller's API key.
+
+Those that only read app state or check the key are `async def`: FastAPI runs a plain `def`
+dependency in its thread pool, a hop that costs more than the work of these. The database is
+never read on the event loop (a slow one would stall every request): `current_key` reads a
+key the key cache does not hold in a worker thread."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ForbiddenError, UnauthorizedError
 from api.jobs import JobRunner
+from api.keycache import KeyCache
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
-from api.themecache import RunThemes
+from api.themecache import RunThemes, ServedRuns
 from voc.errors import ModelUnavailableError, NotFoundError
 from voc.keys import has_scope, parse_token, verify
 from voc.pipeline import Ingestor, ThemeAssigner
@@ -23,19 +30,19 @@ from voc.store import ApiKey, Store
 _bearer = HTTPBearer(auto_error=False, description="An API key from `voc keys create`.")
 
 
-def _settings(request: Request) -> VocSettings:
+async def _settings(request: Request) -> VocSettings:
     return request.app.state.settings
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     return request.app.state.store
 
 
-def _ingestor(request: Request) -> Ingestor:
+async def _ingestor(request: Request) -> Ingestor:
     return request.app.state.ingestor
 
 
-def _assigner(request: Request) -> ThemeAssigner:
+async def _assigner(request: Request) -> ThemeAssigner:
     """The live assigner; without a loaded model, a 503 that names the problem, raised before
     anything is stored, so a submit is never half done."""
     assigner = request.app.state.assigner
@@ -48,19 +55,23 @@ def _assigner(request: Request) -> ThemeAssigner:
     return assigner
 
 
-def _jobs(request: Request) -> JobRunner:
+async def _jobs(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
-def _themes(request: Request) -> RunThemes:
+async def _themes(request: Request) -> RunThemes:
     return request.app.state.themes
 
 
-def _metrics(request: Request) -> Metrics:
+async def _served(request: Request) -> ServedRuns:
+    return request.app.state.served
+
+
+async def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter
 
 
@@ -71,24 +82,31 @@ AssignerDep = Annotated[ThemeAssigner, Depends(_assigner)]
 JobsDep = Annotated[JobRunner, Depends(_jobs)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 ThemesDep = Annotated[RunThemes, Depends(_themes)]
+ServedDep = Annotated[ServedRuns, Depends(_served)]
 
 
-def current_key(
-    store: StoreDep,
-    limiter: Annotated[RateLimiter, Depends(_limiter)],
+async def current_key(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """The caller's key, checked against its stored hash, then charged one request."""
+    """The caller's key, checked against its stored hash, then charged one request. The row
+    comes from the key cache when it was read in the last VOC_API_KEY_CACHE_S (api/keycache.py),
+    else from the store in a worker thread. App state is read here rather than through the
+    dependencies above: this runs on every request, and each dependency costs FastAPI time."""
+    state = request.app.state
+    keys: KeyCache = state.keys
     if credentials is None:
         raise UnauthorizedError(
             "send an API key as `Authorization: Bearer voc_...`; create one with "
             "`voc keys create --workspace W --scope read`."
         )
     parsed = parse_token(credentials.credentials)
-    key = store.get_api_key(parsed[0]) if parsed else None
+    key = None
+    if parsed is not None:
+        key = keys.cached(parsed[0]) or await run_in_threadpool(keys.load, state.store, parsed[0])
     if key is None or parsed is None or not verify(key, parsed[1]):
         raise UnauthorizedError("the API key is unknown or revoked; ask for a new one.")
-    limiter.charge(key.id)
+    state.limiter.charge(key.id)
     return key
 
 
@@ -99,8 +117,8 @@ WorkspaceId = Annotated[
 ]
 
 
-def _workspace_for(scope: str) -> Callable[[str, ApiKey], str]:
-    def dependency(ws: WorkspaceId, key: CurrentKey) -> str:
+def _workspace_for(scope: str) -> Callable[[str, ApiKey], Awaitable[str]]:
+    async def dependency(ws: WorkspaceId, key: CurrentKey) -> str:
         # A key never learns whether another workspace exists: same answer as a missing one.
         if key.workspace_id != ws:
             raise NotFoundError(f"workspace {ws!r} not found for this API key.")

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from api import errors
 from api.jobs import JobRunner
+from api.keycache import KeyCache
 from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimiter
@@ -41,7 +42,7 @@ from api.routes import (
     uploads,
 )
 from api.schemas import Problem
-from api.themecache import RunThemes
+from api.themecache import ServedRuns
 from voc import __version__
 from voc.embed import Embedder, load_embedder
 from voc.errors import VocError
@@ -108,7 +109,8 @@ def create_app(settings: VocSettings | None = None, embedder: Embedder | None = 
             ingestor = Ingestor(store, settings)
             assigner = ThemeAssigner(model, settings.assign_threshold) if model else None
             app.state.store = store
-            app.state.themes = RunThemes(store)
+            app.state.served = ServedRuns(store)
+            app.state.themes = app.state.served.themes
             app.state.embedder = model
             app.state.model_error = model_error
             app.state.ingestor = ingestor
@@ -135,6 +137,7 @@ def create_app(settings: VocSettings | None = None, embedder: Embedder | None = 
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.limiter = RateLimiter(settings.api_rate_limit)
+    app.state.keys = KeyCache(settings.api_key_cache_s)
     errors.install(app)
     routers = (health, feedback, themes, trends, records, runs, uploads, curation, alerts, report)
     for module in routers:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 SourceName = Literal["ticket", "call", "review", "interview", "survey"]
 
@@ -566,3 +567,16 @@ class NeedsListPublic(BaseModel):
     run_id: str | None
     data: list[UnstatedNeedPublic]
     count: int
+
+
+JSON = "application/json"
+
+
+def json_bytes(model: BaseModel) -> bytes:
+    """A response model as the JSON FastAPI would send for it (aliases, every field), so a
+    route can keep the bytes and answer with them again."""
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+
+
+def json_response(model: BaseModel) -> Response:
+    return Response(json_bytes(model), media_type=JSON)

@@ -131,6 +131,7 @@ def test_a_database_at_revision_0003_upgrades_to_head_keeping_its_data(
                 run.finished_at,
             )
             assert (current.stability, current.data_until) == (None, None)
+            assert (current.themes_version, current.live_version) == (0, 0)
             [theme] = store.list_themes("run1")
             assert (theme.name, theme.names, theme.centroid) == (
                 "提现 / withdrawal",

@@ -11,8 +11,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from voc.jobs import Stopped
-from voc.store import LiveAssignment, Store, embeddings, live_assignments, metadata
-from voc.types import FeedbackRecord, FeedbackUnit, Location, Reject, Turn
+from voc.store import (
+    LiveAssignment,
+    RunVersion,
+    Store,
+    embeddings,
+    live_assignments,
+    metadata,
+)
+from voc.types import FeedbackRecord, FeedbackUnit, Location, Reject, Run, Turn
 
 
 def _record(text: str = "提现一直没到账。") -> FeedbackRecord:
@@ -34,12 +41,12 @@ def test_migrations_create_exactly_the_schema_the_code_uses(store: Store) -> Non
     with store.connection() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert store.schema_revision() == "0007"
+    assert store.schema_revision() == "0008"
 
 
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     store.upgrade()
-    assert store.schema_revision() == "0007"
+    assert store.schema_revision() == "0008"
 
 
 def test_record_round_trips_with_turns_metadata_and_utc_dates(store: Store) -> None:
@@ -159,6 +166,51 @@ def test_a_later_live_assignment_replaces_the_earlier_one(store: Store) -> None:
             )
         ).all()
     assert [tuple(r) for r in rows] == [("r1:0", 0.125), ("r1:1", 0.5)]
+
+
+def _versions(store: Store, run_id: str) -> tuple[int, int]:
+    run = store.get_run("test", run_id)
+    return run.themes_version, run.live_version
+
+
+def test_a_runs_versions_count_what_changes_its_served_answers(store: Store) -> None:
+    """The API keeps answers per (run, themes_version, live_version) (api/themecache.py):
+    every write that changes what a run serves after it completed must bump one of them."""
+    store.ensure_workspace("test")
+    record, units = _two_unit_record()
+    store.write_batch("test", "ticket", None, [record], units, [])
+    runs = []
+    for n in range(2):
+        run = Run(
+            run_id=f"run{n}",
+            workspace_id="test",
+            status="running",
+            started_at=datetime(2026, 7, 6 + n, tzinfo=UTC),
+            params={},
+            model_id="m@1",
+            code_version="test",
+        )
+        store.start_run(run)
+        store.complete_run(run, [], [])
+        runs.append(run)
+    assert store.current_run_version("test") == RunVersion("run1", 0, 0)
+    assert _versions(store, "run0") == (0, 0)
+
+    store.write_live_assignments([LiveAssignment("r1:0", "test", "run0", None, 0.1)])
+    assert _versions(store, "run0") == (0, 1)
+    # The unit moves to the newer run (assign_stale after a re-cluster): both runs changed.
+    store.write_live_assignments([LiveAssignment("r1:0", "test", "run1", None, 0.2)])
+    assert (_versions(store, "run0"), _versions(store, "run1")) == ((0, 2), (0, 1))
+    store.write_live_assignments([LiveAssignment("r1:1", "test", None, None, 0.0)])
+    assert (_versions(store, "run0"), _versions(store, "run1")) == ((0, 2), (0, 1))
+
+    store.replace_served(runs[1], [], [], {}, frozenset(), [], {})
+    assert store.current_run_version("test") == RunVersion("run1", 1, 1)
+    # Rewriting the run's row (timings, a failed run) never resets the counters.
+    store.update_run_timings("run1", {"store": 1.0})
+    store.fail_run(runs[1], "too late")  # a done run is not failed; nothing changes
+    current = store.current_run("test")
+    assert current is not None and (current.themes_version, current.live_version) == (1, 1)
 
 
 def test_units_never_placed_are_found_but_pending_ones_are_not(store: Store) -> None:

@@ -200,7 +200,29 @@ def _serve_demo(store: Store, settings: VocSettings, theme_id: str) -> None:
         port=8000,
         access_log=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+        **server_stack(),
     )
+
+
+def server_stack() -> dict[str, str]:
+    """uvicorn's HTTP parser and event loop: httptools and uvloop (dependencies, both C),
+    which serve a small request with several times less CPU than the pure-Python h11 parser
+    and asyncio's own loop. A platform without them (uvloop has no Windows build) falls back
+    to those, saying so once on stderr rather than refusing to serve."""
+    import importlib.util
+
+    stack = {"http": "httptools", "loop": "uvloop"}
+    fallback = {"http": "h11", "loop": "asyncio"}
+    missing = [name for name in stack.values() if importlib.util.find_spec(name) is None]
+    for key, module in list(stack.items()):
+        if module in missing:
+            stack[key] = fallback[key]
+    if missing:
+        err_console.print(
+            f"[yellow]warning[/]: {' and '.join(missing)} not installed; serving with "
+            f"{stack['http']} and {stack['loop']} (slower). Install the package's dependencies."
+        )
+    return stack
 
 
 @app.command()
@@ -595,6 +617,7 @@ def serve(
         workers=workers,
         access_log=False,
         timeout_graceful_shutdown=max(1, round(get_settings().shutdown_grace_s)),
+        **server_stack(),
     )
 
 

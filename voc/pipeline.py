@@ -1441,10 +1441,12 @@ class ThemeAssigner:
         self._runs: dict[str, _RunIndex] = {}
         self._lock = threading.Lock()
 
-    def _index(self, store: Store, workspace_id: str, run_id: str) -> _RunIndex:
+    def _index(self, store: Store, workspace_id: str, run: Run) -> _RunIndex:
+        run_id = run.run_id
         with self._lock:
             cached = self._runs.get(run_id)
-        if cached is not None:
+        # A curation (in any process) replaces the run's themes and bumps its themes_version.
+        if cached is not None and cached.themes_version >= run.themes_version:
             return cached
         children = [t for t in store.list_themes(run_id) if t.level == 0]
         centroids = np.zeros((len(children), self.embedder.dim), dtype=np.float32)
@@ -1459,7 +1461,14 @@ class ThemeAssigner:
         threshold = self.threshold
         if threshold is None:
             threshold = space.assign_threshold if space else self.FALLBACK_THRESHOLD
-        index = _RunIndex([t.theme_id for t in children], centroids, means, threshold, workspace_id)
+        index = _RunIndex(
+            [t.theme_id for t in children],
+            centroids,
+            means,
+            threshold,
+            workspace_id,
+            run.themes_version,
+        )
         with self._lock:
             # A workspace's new run retires its older ones here: a service re-clustering one
             # workspace all day would otherwise hold every run it ever served.
@@ -1487,7 +1496,7 @@ class ThemeAssigner:
         if run is None:
             rows = [LiveAssignment(u.id, workspace_id, None, None, 0.0) for u in units]
         else:
-            index = self._index(store, workspace_id, run.run_id)
+            index = self._index(store, workspace_id, run)
             if index.lang_means:
                 vectors, _ = center_languages(vectors, [u.lang for u in units], index.lang_means)
             sims = vectors @ index.centroids.T
@@ -1517,6 +1526,7 @@ class _RunIndex:
     lang_means: dict[str, np.ndarray]
     threshold: float
     workspace_id: str
+    themes_version: int = 0
 
 
 # -- stateless clustering of a CSV -----------------------------------------------------------

@@ -98,6 +98,13 @@ class VocSettings(BaseSettings):
     api_rate_limit: int = Field(
         600, description="Requests per minute per API key; 0 switches rate limiting off."
     )
+    api_key_cache_s: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds the API process reuses an API key's row it read, instead of reading "
+        "it for every request. A key revoked in the same process stops working at once; one "
+        "revoked by `voc keys revoke` (another process) within this time. 0: read every time.",
+    )
     api_cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty keeps CORS off."
     )

@@ -136,6 +136,12 @@ class Run:
     """Share of the units present in this run and the previous one that kept their theme id."""
     data_until: datetime | None = None
     """Date of the newest unit the run covers: the week of data it stands for."""
+    themes_version: int = field(default=0, compare=False)
+    """How many times its served themes were replaced since it completed (curations); read
+    from the store, never written from here."""
+    live_version: int = field(default=0, compare=False)
+    """How many writes of live assignments to it there were (units submitted since it ran).
+    With `themes_version`, what the API's caches of a run's answers are keyed on."""
 
 
 @dataclass(slots=True)

@@ -24,7 +24,6 @@ from api.schemas import (
     RenameBody,
     SplitBody,
 )
-from api.themecache import RunThemes
 from voc.pipeline import curate, undo_curation
 from voc.settings import VocSettings
 from voc.store import Store, StoredCuration
@@ -33,8 +32,9 @@ router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["curation"], responses=PR
 
 
 def _forget_themes(request: Request, store: Store, ws: str) -> None:
-    """The run's themes changed in place: drop what the app read of them before."""
-    request.app.state.themes = RunThemes(store)
+    """The run's themes changed in place: the themes cache and answers follow by themselves
+    (the store bumped the run's `themes_version`, api/themecache.py); the live assigner's
+    centroids are dropped here."""
     run = store.current_run(ws)
     if run is not None and request.app.state.assigner is not None:
         request.app.state.assigner.forget(run.run_id)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ReadWorkspace, StoreDep, ThemesDep
+from api.deps import ReadWorkspace, ServedDep, StoreDep, ThemesDep
 from api.routes.trends import latest_growth
 from api.schemas import (
+    JSON,
     PROBLEM_RESPONSES,
     EvidencePublic,
     Intent,
@@ -29,12 +32,14 @@ from api.schemas import (
     UnitsPublic,
     UnstatedNeedPublic,
     WeekCount,
+    json_bytes,
+    json_response,
 )
-from api.themecache import RunThemes
+from api.themecache import RunThemes, ServedRuns
 from api.units import unit_needs_public, unit_public
 from voc.errors import NotFoundError
 from voc.needs import UnitNeeds
-from voc.store import Store, ThemeStat, UnitHit
+from voc.store import RunVersion, Store, ThemeStat, UnitHit
 from voc.types import Run, Theme
 
 router = APIRouter(prefix="/v1/workspaces/{ws}", tags=["themes"], responses=PROBLEM_RESPONSES)
@@ -56,18 +61,6 @@ def _current_run(store: Store, ws: str) -> Run:
             f"workspace {ws!r} has no themes yet; start a run with POST /v1/workspaces/{ws}/runs."
         )
     return run
-
-
-def _sizes(themes: list[Theme], stats: dict[str, ThemeStat]) -> dict[str, ThemeStat]:
-    """Stats of level-0 themes as counted, of parents as the sum of their children."""
-    out = {t.theme_id: stats.get(t.theme_id, ThemeStat(0, None)) for t in themes if t.level == 0}
-    for theme in themes:
-        if theme.level == 0:
-            continue
-        kids = [out[t.theme_id] for t in themes if t.parent_id == theme.theme_id]
-        dates = [k.latest for k in kids if k.latest is not None]
-        out[theme.theme_id] = ThemeStat(sum(k.size for k in kids), max(dates, default=None))
-    return out
 
 
 def _needs_summary(needs: dict[str, Any] | None) -> ThemeNeedsSummary | None:
@@ -114,17 +107,34 @@ def _public(theme: Theme, stat: ThemeStat) -> ThemePublic:
     )
 
 
-def _day(value: date | None, end: bool = False) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.combine(value + timedelta(days=1) if end else value, time.min)
+@dataclass(frozen=True, slots=True)
+class ThemeFilters:
+    lang: str | None
+    source: str | None
+    parent: str | None
+    level: int | None
+    since: date | None
+    until: date | None
+    intent: str | None
+    stage: str | None
+    unstated: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThemesPage:
+    """One GET of themes' query, the key of its answer in RunAnswers."""
+
+    filters: ThemeFilters
+    min_gap: float | None
+    sort: str
+    offset: int
+    limit: int
 
 
 @router.get("/themes", response_model=ThemesPublic)
-def list_themes(
+async def list_themes(
     ws: ReadWorkspace,
-    store: StoreDep,
-    cache: ThemesDep,
+    served: ServedDep,
     offset: Offset = 0,
     limit: Limit = 20,
     lang: Lang = None,
@@ -148,25 +158,46 @@ def list_themes(
             "(voc.needs): highest first."
         ),
     ] = "size",
-) -> ThemesPublic:
+) -> Response:
     """Themes of the current run; sizes count only units matching the filters."""
-    run = store.current_run(ws)
+    # On the event loop, unlike most routes: a page already answered for the run's current
+    # versions is sent without a trip to a worker thread; the store is read in one, shared
+    # with the requests that ask at the same time (api/themecache.py).
+    run = await served.current(ws)
     if run is None:
-        return ThemesPublic(data=[], count=0, run_id=None)
-    hidden = store.hidden_themes(run.run_id)
-    themes = [t for t in cache.get(run.run_id) if t.theme_id not in hidden]
-    filtered = any(v is not None for v in (lang, source, since, until))
-    stats = _sizes(
-        themes, store.theme_stats(run.run_id, source, lang, _day(since), _day(until, end=True))
-    )
+        return json_response(ThemesPublic(data=[], count=0, run_id=None))
+    filters = ThemeFilters(lang, source, parent, level, since, until, intent, stage, unstated)
+    page = ThemesPage(filters, min_gap, sort, offset, limit)
+
+    def body() -> bytes:
+        return json_bytes(_themes_page(served, ws, run, page))
+
+    if sort == "growth":
+        # Growth compares with the whole workspace's volume, which also grows by units that
+        # no live assignment counts (`voc ingest` between runs): computed every time.
+        return Response(await run_in_threadpool(body), media_type=JSON)
+    # Everything else follows from the run's served themes and their units: the bytes are
+    # reused until the run's versions change (a unit placed, a curation; api/themecache.py).
+    kept = served.answers.peek(run, page)
+    if kept is None:
+        kept = await run_in_threadpool(served.answer, run, page, body)
+    return Response(kept, media_type=JSON)
+
+
+def _themes_page(served: ServedRuns, ws: str, run: RunVersion, page: ThemesPage) -> ThemesPublic:
+    f = page.filters
+    themes = served.visible(run)
+    filtered = any(v is not None for v in (f.lang, f.source, f.since, f.until))
+    stats = served.stats(run, True, f.source, f.lang, f.since, f.until)
     chosen = [
         t
         for t in themes
-        if (parent is None or t.parent_id == parent)
-        and (level is None or t.level == level)
+        if (f.parent is None or t.parent_id == f.parent)
+        and (f.level is None or t.level == f.level)
         and (not filtered or stats[t.theme_id].size > 0)
-        and _needs_match(t, intent, stage, unstated, min_gap)
+        and _needs_match(t, f.intent, f.stage, f.unstated, page.min_gap)
     ]
+    sort = page.sort
     if sort in ("priority", "need_gap"):
         chosen.sort(key=lambda t: (t.needs is None, -(t.needs or {}).get(sort, 0.0), t.theme_id))
     elif sort == "size":
@@ -174,13 +205,13 @@ def list_themes(
     elif sort == "recency":
         chosen.sort(key=lambda t: _recency(stats[t.theme_id], t.theme_id))
     else:
-        growth = latest_growth(store, ws, run.run_id, themes)
+        growth = latest_growth(served.store, ws, run.run_id, themes)
         chosen.sort(
             key=lambda t: (t.theme_id not in growth, -growth.get(t.theme_id, 0.0), t.theme_id)
         )
-    page = chosen[offset : offset + limit]
+    shown = chosen[page.offset : page.offset + page.limit]
     return ThemesPublic(
-        data=[_public(t, stats[t.theme_id]) for t in page], count=len(chosen), run_id=run.run_id
+        data=[_public(t, stats[t.theme_id]) for t in shown], count=len(chosen), run_id=run.run_id
     )
 
 
@@ -215,19 +246,19 @@ def _theme_and_members(
 ) -> tuple[Run, Theme, list[str]]:
     """The theme, and the level-0 themes whose units it holds (itself, or a parent's children)."""
     run = _current_run(store, ws)
-    theme = cache.theme(run.run_id, theme_id)
+    theme = cache.theme(run, theme_id)
     if theme.level == 0:
         return run, theme, [theme.theme_id]
-    children = [t.theme_id for t in cache.get(run.run_id) if t.parent_id == theme_id]
+    children = [t.theme_id for t in cache.of(run) if t.parent_id == theme_id]
     return run, theme, children
 
 
 @router.get("/themes/{theme_id}", response_model=ThemeDetail)
-def get_theme(ws: ReadWorkspace, theme_id: str, store: StoreDep, cache: ThemesDep) -> ThemeDetail:
+def get_theme(ws: ReadWorkspace, theme_id: str, store: StoreDep, served: ServedDep) -> ThemeDetail:
     """Keywords per language, name, size, children, quotes, weekly counts and the run."""
-    run, theme, members = _theme_and_members(store, cache, ws, theme_id)
-    themes = cache.get(run.run_id)
-    stat = _sizes(themes, store.theme_stats(run.run_id))[theme.theme_id]
+    run, theme, members = _theme_and_members(store, served.themes, ws, theme_id)
+    themes = served.themes.of(run)
+    stat = served.stats(run)[theme.theme_id]
     weeks = Counter(
         d.date() - timedelta(days=d.weekday())
         for d in store.theme_unit_dates(run.run_id, members)
@@ -321,7 +352,7 @@ QUOTES_PER_NEED = 5
 def unstated_needs(
     ws: ReadWorkspace,
     store: StoreDep,
-    cache: ThemesDep,
+    served: ServedDep,
     offset: Offset = 0,
     limit: Limit = 20,
 ) -> NeedsListPublic:
@@ -331,14 +362,9 @@ def unstated_needs(
     run = store.current_run(ws)
     if run is None:
         return NeedsListPublic(run_id=None, data=[], count=0)
-    hidden = store.hidden_themes(run.run_id)
-    themes = [
-        t
-        for t in cache.get(run.run_id)
-        if t.level == 0 and t.theme_id not in hidden and t.needs and t.needs["unstated"]
-    ]
+    themes = [t for t in served.visible(run) if t.level == 0 and t.needs and t.needs["unstated"]]
     themes.sort(key=lambda t: (-t.needs["unstated_score"], -t.needs["units"], t.theme_id))  # type: ignore[index]
-    stats = _sizes(cache.get(run.run_id), store.theme_stats(run.run_id))
+    stats = served.stats(run)
     data = []
     for rank, theme in enumerate(themes[offset : offset + limit], start=offset + 1):
         needs = theme.needs or {}

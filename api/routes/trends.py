@@ -60,7 +60,7 @@ def trends(
     run = store.current_run(ws)
     if run is None:
         return TrendsPublic(run_id=None, granularity=granularity, data=[], alerts=[])
-    names = {t.theme_id: t.name for t in cache.get(run.run_id)}
+    names = {t.theme_id: t.name for t in cache.of(run)}
     points = run_trends(store, ws, run.run_id, granularity)
     wanted = set(theme_id) if theme_id else None
     series: dict[str, list[TrendPointPublic]] = {}

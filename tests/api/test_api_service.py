@@ -161,3 +161,19 @@ def test_the_app_caps_blas_at_api_threads_while_it_serves(
         asyncio.run(serve())
         assert inside == [{1}]
         assert _blas_threads() == {2}
+
+
+def test_voc_serve_asks_for_httptools_and_uvloop_and_falls_back_without_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from voc.cli import server_stack
+
+    assert server_stack() == {"http": "httptools", "loop": "uvloop"}
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name)
+    )
+    assert server_stack() == {"http": "httptools", "loop": "asyncio"}
+    assert "uvloop not installed" in capsys.readouterr().err
