@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from voc.errors import RunInProgressError, RunInterruptedError
-from voc.jobs import INTERRUPTED, ProcessOwner, acquire_run_lock, recover_interrupted
-from voc.pipeline import recluster, weekly_recluster
+from voc.jobs import INTERRUPTED, ProcessOwner, Stopped, acquire_run_lock, recover_interrupted
+from voc.pipeline import failure_reason, recluster, weekly_recluster
 from voc.settings import VocSettings
 from voc.store import Job, Store, jobs
 from voc.types import Run
@@ -145,3 +145,29 @@ def test_a_finished_job_keeps_its_first_outcome(store: Store) -> None:
     assert store.update_job("j1", status="failed", error="first")
     assert not store.update_job("j1", status="done", result={"late": True})
     assert (store.get_job("w", "j1").status, store.get_job("w", "j1").error) == ("failed", "first")
+
+
+def test_a_stop_is_reported_even_when_cleaning_up_after_it_fails() -> None:
+    """SIGTERM landing inside a database call: the connection's clean-up raises its own error
+    with the stop as context (seen on PostgreSQL), and the failure still says interrupted."""
+    try:
+        try:
+            raise Stopped("stopped by SIGTERM")
+        except Stopped:
+            raise RuntimeError("can't change 'autocommit' now: connection in transaction") from None
+    except RuntimeError as exc:
+        chained_away = exc
+    assert failure_reason(chained_away) == "RuntimeError: can't change 'autocommit' now: " + (
+        "connection in transaction"
+    ), "`from None` hides the stop: nothing to find"
+    try:
+        try:
+            raise Stopped("stopped by SIGTERM")
+        except Stopped:
+            raise RuntimeError("can't change 'autocommit' now")  # noqa: B904 (the point)
+    except RuntimeError as exc:
+        during_stop = exc
+    assert failure_reason(during_stop) == (
+        "interrupted: the process running it was stopped (stopped by SIGTERM); start it again."
+    )
+    assert failure_reason(ValueError("bad")) == "ValueError: bad"

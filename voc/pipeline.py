@@ -754,10 +754,23 @@ def recluster(
 
 
 def failure_reason(exc: BaseException) -> str:
-    """What a failed run or job says: a stop (Ctrl-C, SIGTERM) as an interruption."""
-    if isinstance(exc, KeyboardInterrupt | SystemExit):
-        detail = str(exc) or type(exc).__name__
-        return f"interrupted: the process running it was stopped ({detail}); start it again."
+    """What a failed run or job says: a stop (Ctrl-C, SIGTERM) as an interruption.
+
+    A stop that lands inside a database call can leave the connection mid-query, and cleaning
+    it up then raises an error of its own (psycopg: "can't change 'autocommit' now"), with the
+    stop as its context; the stop is still what happened, so the chain is searched for it.
+    """
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt | SystemExit):
+            detail = str(cause) or type(cause).__name__
+            return f"interrupted: the process running it was stopped ({detail}); start it again."
+        seen.add(id(cause))
+        # As a traceback reads the chain: an explicit cause, else the context unless
+        # `raise ... from None` hid it.
+        hidden = cause.__suppress_context__
+        cause = cause.__cause__ or (None if hidden else cause.__context__)
     return f"{type(exc).__name__}: {exc}"
 
 

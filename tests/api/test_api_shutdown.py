@@ -19,12 +19,13 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from voc.embed import Embedder
 from voc.keys import create_key
 from voc.pipeline import Ingestor, recluster
 from voc.settings import CORPORA_DIR, VocSettings
-from voc.store import Store
+from voc.store import Store, ingests
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
@@ -138,9 +139,20 @@ def test_sigterm_finishes_requests_fails_the_late_run_and_hands_back_uploads(
         )
         answer.update(status=response.status_code, body=response.json(), at=time.monotonic())
 
+    def feedback_in_flight() -> bool:
+        """The request's ingest has started and not finished (the upload's waits, queued)."""
+        with store.engine.connect() as conn:
+            running = sa.select(ingests.c.id).where(ingests.c.workspace_id == "w")
+            return conn.execute(running.where(ingests.c.status == "running")).first() is not None
+
     in_flight = threading.Thread(target=submit)
     in_flight.start()
-    time.sleep(0.1)
+    # On a busy machine the thread may not have connected 0.1 s later: wait until the server
+    # is inside the request, or SIGTERM finds nothing in flight.
+    deadline = time.monotonic() + 30
+    while not feedback_in_flight():
+        assert in_flight.is_alive() and time.monotonic() < deadline, "the request never started"
+        time.sleep(0.01)
     sigterm_at = time.monotonic()
     server.send_signal(signal.SIGTERM)
     time.sleep(0.3)
