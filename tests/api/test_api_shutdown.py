@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from voc.embed import Embedder
+from voc.errors import NotFoundError
 from voc.keys import create_key
 from voc.pipeline import Ingestor, recluster
 from voc.settings import CORPORA_DIR, VocSettings
@@ -100,6 +101,14 @@ def _synthetic(n: int) -> list[dict[str, Any]]:
     ]
 
 
+def _run_started(store: Store, run_id: str) -> bool:
+    try:
+        store.get_run("w", run_id)
+    except NotFoundError:
+        return False
+    return True
+
+
 @pytest.mark.slow
 def test_sigterm_finishes_requests_fails_the_late_run_and_hands_back_uploads(
     embedder: Embedder, tmp_path: Path
@@ -130,6 +139,13 @@ def test_sigterm_finishes_requests_fails_the_late_run_and_hands_back_uploads(
         headers=headers,
     ).json()
     assert upload["status"] == "queued", "one job worker: the upload waits behind the run"
+
+    # The run's child process must have started its run before SIGTERM, as the assertions
+    # below expect: on a busy machine importing and loading the model takes seconds.
+    deadline = time.monotonic() + 60
+    while not _run_started(store, run_job["params"]["run_id"]):
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
 
     answer: dict[str, Any] = {}
 
