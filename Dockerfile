@@ -37,11 +37,13 @@ COPY corpora ./corpora
 # the model manifest) and corpora/ (stopwords, the jieba dictionary, the demo corpus) next to
 # its source (voc/settings.py), which a plain `pip install .` would leave out of site-packages.
 # No dev extras, no dependencies (all installed above); byte-code, and numba's machine code for
-# voc.louvain, compiled now, because the runtime user cannot write under /app.
+# voc.louvain and voc.cluster's neighbour scan, compiled now, because the runtime user cannot
+# write under /app.
 RUN pip install --no-deps -e . \
     && python -m compileall -q voc api pipelines \
     && python -c "import numpy, scipy.sparse as sp; from voc.louvain import louvain; \
-louvain(sp.csr_matrix(numpy.ones((3, 3))), 1.0, 0)"
+from voc.cluster import nearest_neighbors; louvain(sp.csr_matrix(numpy.ones((3, 3))), 1.0, 0); \
+nearest_neighbors(numpy.eye(3, dtype=numpy.float32), 1)"
 
 # ---- runtime: the same base, the environment and the code; no build tools, no pip cache
 FROM python:3.11-slim-bookworm AS runtime

@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from voc.cluster import ThemeClusterer, nearest_neighbors, neighbor_graph
+from voc.cluster import ThemeClusterer, _top_k_numpy, nearest_neighbors, neighbor_graph
 
 N_BLOBS = 8
 DIM = 32
@@ -115,6 +115,23 @@ def test_nearest_neighbours_are_exact_and_nearest_first() -> None:
     np.testing.assert_array_equal(index, expected)
     np.testing.assert_allclose(similarity, np.take_along_axis(full, expected, 1), rtol=1e-6)
     assert (np.diff(similarity, axis=1) <= 0).all()
+
+
+def test_duplicate_units_are_neighbours_lowest_row_first_with_or_without_numba() -> None:
+    X, _, _ = _blobs(200, seed=5)
+    X[[40, 90, 150]] = X[10]  # four identical vectors: equally similar to everything
+    compiled = nearest_neighbors(X, 5, chunk=256)
+    assert compiled[0][10, :3].tolist() == [40, 90, 150]
+    assert compiled[0][150, :3].tolist() == [10, 40, 90]
+    index = np.empty((200, 5), dtype=np.int64)
+    similarity = np.empty((200, 5), dtype=np.float32)
+    _top_k_numpy(X @ X.T, 0, index, similarity)
+    np.testing.assert_array_equal(similarity, compiled[1])
+    np.testing.assert_array_equal(index[[10, 40, 90, 150]], compiled[0][[10, 40, 90, 150]])
+    # Elsewhere only a tie at the fifth place may pick another of the four copies.
+    differ = (index != compiled[0]).any(axis=1)
+    fifth = set(index[differ, 4].tolist()) | set(compiled[0][differ, 4].tolist())
+    assert fifth <= {10, 40, 90, 150}
 
 
 def test_neighbour_graph_is_symmetric_with_full_weight_to_the_nearest_neighbour() -> None:

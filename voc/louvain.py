@@ -20,7 +20,6 @@ compiled code releases the GIL, so the consensus's voting runs share threads.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -28,7 +27,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import sparse
 
-log = logging.getLogger(__name__)
+from voc.jit import compile_kernel
 
 WEIGHT_SCALE = 1000
 """Edge weights in (0, 1] become integers 1..1000; lighter edges (< 0.0005) are dropped."""
@@ -112,18 +111,9 @@ def _moves_kernel(
 
 @functools.cache
 def _compiled_moves() -> Callable[..., np.ndarray] | None:
-    """`_moves_kernel` compiled (numba, cached on disk after the first compile), or None
-    where numba cannot be imported; the GIL is released, so threads run side by side."""
-    try:
-        import numba
-    except ImportError as exc:  # numba is a dependency; a broken install still clusters
-        log.warning("numba unavailable (%s): Louvain runs in pure Python, about 30x slower", exc)
-        return None
-    try:
-        return numba.njit(cache=True, nogil=True)(_moves_kernel)
-    except RuntimeError as exc:  # no writable cache directory: compile in memory each time
-        log.warning("numba cannot cache the Louvain kernel (%s); set NUMBA_CACHE_DIR", exc)
-        return numba.njit(nogil=True)(_moves_kernel)
+    """`_moves_kernel` compiled (see `voc.jit`), or None without numba: Louvain then runs in
+    pure Python, about 30x slower."""
+    return compile_kernel(_moves_kernel, "the Louvain kernel")
 
 
 def _fits_int64(degree: np.ndarray, p: int, scale: int) -> bool:
