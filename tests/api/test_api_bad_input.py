@@ -8,29 +8,15 @@ stored exactly as sent (PII aside), and neither the API key nor customer text re
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tests.api.conftest import Api
+from tests.badinput import BAD, make_bad
 
 ACME = "/v1/workspaces/acme"
-BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_bad", BAD / "make_bad.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_bad = _generator()
 
 
 def _wait(api: Api, job_id: str) -> dict:

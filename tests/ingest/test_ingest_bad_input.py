@@ -12,15 +12,13 @@ The large cases are written into tmp_path at test time and marked slow.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import re
 import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.badinput import BAD, make_bad
 from voc.ingest import get_adapter
 from voc.pipeline import Ingestor
 from voc.report.export import spreadsheet_safe, write_rows
@@ -29,18 +27,6 @@ from voc.settings import VocSettings
 from voc.store import Store
 from voc.types import RecordDraft, Reject
 
-BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_bad", BAD / "make_bad.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_bad = _generator()
 SOURCES = {"tickets": "ticket", "reviews": "review", "calls": "call", "interviews": "interview"}
 CUT = "cut off"
 GBK = "read as GB18030"
