@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich import box
@@ -26,26 +26,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from voc.embed import load_embedder
-from voc.engine import make_engine
 from voc.errors import VocError
-from voc.ingest import Mapping, load_mapping
-from voc.jobs import recover_interrupted, stop_on_sigterm
-from voc.keys import create_key
-from voc.pipeline import (
-    Ingestor,
-    IngestSummary,
-    StepCallback,
-    cluster_csv,
-    curate,
-    expand_paths,
-    run_summary,
-    undo_curation,
-)
-from voc.pipeline import recluster as recluster_workspace
-from voc.settings import CORPORA_DIR, VocSettings, apply_thread_limits, get_settings
-from voc.store import Store
 from voc.types import SOURCES, Run, Theme
+
+# Everything else is imported inside the commands that use it: voc.pipeline pulls in spaCy,
+# torch and scipy, and the store and settings SQLAlchemy, Alembic and pydantic, which made
+# `voc --help` take seconds (tests/test_cli.py keeps them out of `import voc.cli`).
+if TYPE_CHECKING:
+    from voc.engine import StepCallback
+    from voc.ingest import Mapping
+    from voc.pipeline import Ingestor, IngestSummary
+    from voc.settings import VocSettings
+    from voc.store import Store
 
 app = typer.Typer(
     help="voc: voice-of-customer text mining for Chinese and English feedback.",
@@ -74,7 +66,23 @@ def main(
     )
 
 
+def _settings() -> VocSettings:
+    """The VOC_* settings (voc.settings.get_settings, cached there), imported on first use.
+
+    Also pins the numeric libraries' thread pools to VOC_THREADS. Commands call this before
+    they import anything numeric, because a pool's size is read when its library loads.
+    """
+    from voc.settings import apply_thread_limits, get_settings
+
+    settings = get_settings()
+    apply_thread_limits(settings.threads)
+    return settings
+
+
 def _open(settings: VocSettings) -> Store:
+    from voc.settings import apply_thread_limits
+    from voc.store import Store
+
     apply_thread_limits(settings.threads)
     return Store.open(settings.resolved_database_url)
 
@@ -100,7 +108,10 @@ def ingest(
     ] = None,
 ) -> None:
     """Ingest customer feedback files; prints accepted, duplicate and rejected by reason."""
-    settings = get_settings()
+    settings = _settings()
+    from voc.ingest import load_mapping
+    from voc.pipeline import Ingestor
+
     try:
         field_mapping = load_mapping(mapping, map_ or ())
         store = _open(settings)
@@ -122,7 +133,7 @@ def rejects(
     ingest_id: Annotated[str | None, typer.Option("--ingest", help="Only this ingestion.")] = None,
 ) -> None:
     """List rejected input items with file, line and reason."""
-    settings = get_settings()
+    settings = _settings()
     store = _open(settings)
     rows = store.list_rejects(workspace or settings.workspace, ingest_id)
     table = Table("file", "line", "code", "reason", title=f"{len(rows)} rejected items")
@@ -141,10 +152,15 @@ def demo(
     ] = False,
 ) -> None:
     """Ingest the shipped bilingual demo corpus into a fresh demo database and summarise it."""
+    from voc.settings import CORPORA_DIR, VocSettings, apply_thread_limits
+
+    settings = VocSettings(data_dir=data_dir, workspace="demo")
+    apply_thread_limits(settings.threads)
+    from voc.pipeline import Ingestor
+
     corpus = CORPORA_DIR / "demo"
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    settings = VocSettings(data_dir=data_dir, workspace="demo")
     store = _open(settings)
     ingestor = Ingestor(store, settings)
     summaries = []
@@ -175,6 +191,7 @@ def _serve_demo(store: Store, settings: VocSettings, theme_id: str) -> None:
     import uvicorn
 
     from api.main import create_app
+    from voc.keys import create_key
 
     _, token = create_key(store, "demo", ["admin"], "demo")
     base = "http://127.0.0.1:8000/v1/workspaces/demo"
@@ -252,7 +269,13 @@ def recluster(
     marked failed first. SIGTERM or Ctrl-C fails the run with a reason and keeps the previous
     one current.
     """
-    settings = get_settings()
+    settings = _settings()
+    # voc.pipeline (and the embedder, engine and store it imports) is loaded before SIGTERM
+    # is taken over, as when it was imported with this module: a stop while loading ends the
+    # process as it always did, and one after that fails the run with a reason.
+    from voc.jobs import stop_on_sigterm
+    from voc.pipeline import run_summary
+
     overrides = {"engine": engine, "ray_address": address}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     stop_on_sigterm()
@@ -273,6 +296,8 @@ def recluster(
 def report_recovered(store: Store, settings: VocSettings) -> None:
     """Fail runs whose process died (voc.jobs) and say so: their workspaces were not
     re-clustered, and the user may be waiting on one of them."""
+    from voc.jobs import recover_interrupted
+
     recovery = recover_interrupted(store, settings.run_stale_after_s, ["run"])
     for run_id in recovery.runs:
         err_console.print(
@@ -299,8 +324,10 @@ def cluster(
     """Cluster the rows of any CSV into themes, statelessly: one output row per input row with
     row, theme_id (-1 unassigned), theme_label, confidence, and the row's intent, journey stage
     and sentiment (voc.needs)."""
-    settings = get_settings()
-    apply_thread_limits(settings.threads)
+    settings = _settings()
+    from voc.embed import load_embedder
+    from voc.pipeline import cluster_csv
+
     try:
         embedder = load_embedder(model, threads=settings.threads)
         with _step_progress() as progress:
@@ -345,7 +372,9 @@ def _curate(
     target_id: str | None = None,
     unit_ids: list[str] | None = None,
 ) -> None:
-    settings = get_settings()
+    settings = _settings()
+    from voc.pipeline import curate
+
     try:
         store = _open(settings)
         cur, themes = curate(
@@ -415,7 +444,7 @@ def themes_hide(theme_id: str, workspace: WorkspaceOption = None) -> None:
 @themes_app.command("curations")
 def themes_curations(workspace: WorkspaceOption = None) -> None:
     """List the workspace's curations in the order they apply, undone ones included."""
-    settings = get_settings()
+    settings = _settings()
     try:
         rows = _open(settings).list_curations(workspace or settings.workspace, active_only=False)
     except VocError as exc:
@@ -441,7 +470,9 @@ def themes_curations(workspace: WorkspaceOption = None) -> None:
 @themes_app.command("undo")
 def themes_undo(curation_id: int, workspace: WorkspaceOption = None) -> None:
     """Stop applying CURATION_ID; the current run's themes are served without it at once."""
-    settings = get_settings()
+    settings = _settings()
+    from voc.pipeline import undo_curation
+
     try:
         store = _open(settings)
         cur, themes = undo_curation(
@@ -468,7 +499,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="What the key is for, e.g. zendesk-sync.")] = "",
 ) -> None:
     """Create a key and print its token once; only a hash of it is stored."""
-    settings = get_settings()
+    settings = _settings()
+    from voc.keys import create_key
+
     try:
         key, token = create_key(_open(settings), workspace, scope, name)
     except VocError as exc:
@@ -483,7 +516,7 @@ def keys_list(
     workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
 ) -> None:
     """Keys with their workspace, scopes and whether they are revoked; never the secrets."""
-    keys = _open(get_settings()).list_api_keys(workspace)
+    keys = _open(_settings()).list_api_keys(workspace)
     table = Table("key", "workspace", "name", "scopes", "created", "revoked", box=box.SIMPLE)
     for key in keys:
         table.add_row(
@@ -503,7 +536,7 @@ def keys_revoke(
 ) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     try:
-        key = _open(get_settings()).revoke_api_key(key_id)
+        key = _open(_settings()).revoke_api_key(key_id)
     except VocError as exc:
         raise _fail(exc) from exc
     console.print(f"revoked key [bold]{key.id}[/] of workspace {key.workspace_id}")
@@ -534,7 +567,7 @@ def report(
 ) -> None:
     """Write the theme report: one HTML file that works offline, or the monthly Markdown
     insight report (summary, top needs, changes, alerts, follow-ups with quotes)."""
-    settings = get_settings()
+    settings = _settings()
     ws = workspace or settings.workspace
     day = since.date() if since else None
     target = out or Path(f"report.{format_}")
@@ -575,6 +608,7 @@ def export(
 ) -> None:
     """Export the current run's themes, or every unit with its theme, as CSV or JSON; columns
     are documented in docs/formats.md."""
+    settings = _settings()
     from voc.report.export import (
         ASSIGNMENT_COLUMNS,
         THEME_COLUMNS,
@@ -583,7 +617,6 @@ def export(
         write_rows,
     )
 
-    settings = get_settings()
     ws = workspace or settings.workspace
     target = out or Path(f"{what}.{format_}")
     try:
@@ -616,7 +649,7 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,
-        timeout_graceful_shutdown=max(1, round(get_settings().shutdown_grace_s)),
+        timeout_graceful_shutdown=max(1, round(_settings().shutdown_grace_s)),
         **server_stack(),
     )
 
@@ -646,6 +679,10 @@ def _step_progress() -> Iterator[StepCallback]:
 def _recluster_with_progress(
     store: Store, settings: VocSettings, workspace: str, model: str | None, seed: int
 ) -> tuple[Run, list[Theme]]:
+    from voc.embed import load_embedder
+    from voc.engine import make_engine
+    from voc.pipeline import recluster as recluster_workspace
+
     embedder = load_embedder(model or settings.model, threads=settings.threads)
     engine = make_engine(settings, model)
     with _step_progress() as progress:
@@ -700,6 +737,8 @@ def _ingest_with_progress(
     workspace: str | None,
     mapping: Mapping | None,
 ) -> IngestSummary:
+    from voc.pipeline import expand_paths
+
     if source not in SOURCES:
         raise typer.BadParameter(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
     files = expand_paths(paths)
