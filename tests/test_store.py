@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -16,6 +16,7 @@ from voc.store import (
     RunVersion,
     Store,
     embeddings,
+    idempotency_keys,
     live_assignments,
     metadata,
 )
@@ -41,12 +42,12 @@ def test_migrations_create_exactly_the_schema_the_code_uses(store: Store) -> Non
     with store.connection() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert store.schema_revision() == "0008"
+    assert store.schema_revision() == "0009"
 
 
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     store.upgrade()
-    assert store.schema_revision() == "0008"
+    assert store.schema_revision() == "0009"
 
 
 def test_record_round_trips_with_turns_metadata_and_utc_dates(store: Store) -> None:
@@ -238,3 +239,56 @@ def test_an_interruption_during_a_statement_stays_an_interruption(store: Store) 
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", interrupt)
     assert store.count("test") == 0, "the store works on afterwards"
+
+
+WEEK = timedelta(days=7)
+
+
+def _age_idempotency_key(store: Store, key: str, days: float) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == key)
+            .values(created_at=datetime.now(UTC) - timedelta(days=days))
+        )
+
+
+def test_saving_a_key_deletes_keys_past_the_retention_and_keeps_fresh_ones(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save_response("test", "old", "h-old", 200, {"first": True}, keep_for=WEEK)
+    store.save_response("other", "fresh", "h-fresh", 200, {"fresh": True}, keep_for=WEEK)
+    _age_idempotency_key(store, "old", days=8)
+    _age_idempotency_key(store, "fresh", days=6)
+    monkeypatch.setattr("voc.store.IDEMPOTENCY_PRUNE_EVERY_S", 0.0)
+
+    store.save_response("test", "new", "h-new", 200, {"new": True}, keep_for=WEEK)
+
+    assert store.stored_response("test", "old") is None
+    assert store.stored_response("other", "fresh") == ("h-fresh", 200, {"fresh": True})
+    assert store.stored_response("test", "new") == ("h-new", 200, {"new": True})
+    # The key is free again: resent, its request is saved as a new record, dated now.
+    store.save_response("test", "old", "h-again", 200, {"first": False}, keep_for=WEEK)
+    assert store.stored_response("test", "old") == ("h-again", 200, {"first": False})
+    with store.engine.connect() as conn:
+        saved = conn.execute(
+            sa.select(idempotency_keys.c.created_at).where(idempotency_keys.c.key == "old")
+        ).scalar_one()
+    assert datetime.now(UTC) - saved < timedelta(minutes=5)
+
+
+def test_keys_are_pruned_at_most_once_an_hour_per_store_or_when_asked(store: Store) -> None:
+    store.save_response("test", "a", "h", 200, {}, keep_for=WEEK)  # the first save prunes
+    _age_idempotency_key(store, "a", days=8)
+
+    store.save_response("test", "b", "h", 200, {}, keep_for=WEEK)
+    assert store.stored_response("test", "a") is not None, "pruned again within the hour"
+    restarted = Store.open(store.url)  # another process, or this one restarted
+    try:
+        restarted.save_response("test", "c", "h", 200, {}, keep_for=WEEK)
+    finally:
+        restarted.close()
+    assert store.stored_response("test", "a") is None
+    _age_idempotency_key(store, "b", days=3)
+    assert store.prune_idempotency_keys(datetime.now(UTC) - timedelta(days=2)) == 1
+    assert [store.stored_response("test", k) is None for k in "bc"] == [True, False]

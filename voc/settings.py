@@ -105,6 +105,14 @@ class VocSettings(BaseSettings):
         "it for every request. A key revoked in the same process stops working at once; one "
         "revoked by `voc keys revoke` (another process) within this time. 0: read every time.",
     )
+    api_idempotency_days: float = Field(
+        7,
+        gt=0,
+        description="Days a POST .../feedback Idempotency-Key is kept: resent within this time, "
+        "the request gets the first response back. Older keys are deleted (checked at most "
+        "once an hour per process, when a key is saved), and a request resent with one is "
+        "processed again (its records then come back as duplicates).",
+    )
     api_cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty keeps CORS off."
     )

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,10 @@ SPEAKER_CHARS = 100
 """Longest speaker label stored (see EXTERNAL_ID_CHARS)."""
 WORKSPACE_ID_CHARS = 64
 """Longest workspace id (see EXTERNAL_ID_CHARS)."""
+IDEMPOTENCY_PRUNE_EVERY_S = 3600.0
+"""How often, at most, a Store deletes expired Idempotency-Keys when it saves one: the table
+then holds about VOC_API_IDEMPOTENCY_DAYS of keys (plus an hour), for one indexed DELETE an
+hour per process."""
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -341,6 +345,7 @@ idempotency_keys = sa.Table(
     sa.Column("status_code", sa.Integer, nullable=False),
     sa.Column("response", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_idempotency_keys_created", "created_at"),
 )
 
 jobs = sa.Table(
@@ -669,6 +674,8 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         sa.event.listen(self.engine, "handle_error", self._unavailable)
+        self._keys_pruned_at: float | None = None
+        self._keys_prune_lock = threading.Lock()
 
     def _unavailable(self, context: sa.engine.ExceptionContext) -> None:
         """Turn "the database cannot be used now" (locked past the busy timeout, disk full,
@@ -1648,9 +1655,13 @@ class Store:
         request_hash: str,
         status_code: int,
         response: dict[str, Any],
+        *,
+        keep_for: timedelta,
     ) -> None:
         """Keep the first response under a key; a concurrent twin that lost the race is
-        dropped (its records were duplicates of the winner's anyway)."""
+        dropped (its records were duplicates of the winner's anyway). Keys are kept
+        `keep_for`: at most once every IDEMPOTENCY_PRUNE_EVERY_S, saving a key deletes those
+        saved longer ago, so the table does not grow by a row per keyed request forever."""
         with self.engine.begin() as conn:
             conn.execute(
                 self._insert(idempotency_keys)
@@ -1666,6 +1677,27 @@ class Store:
                     index_elements=[idempotency_keys.c.workspace_id, idempotency_keys.c.key]
                 )
             )
+        if self._idempotency_prune_due():
+            self.prune_idempotency_keys(_now() - keep_for)
+
+    def prune_idempotency_keys(self, saved_before: datetime) -> int:
+        """Delete the Idempotency-Keys (of every workspace) saved before `saved_before`; a
+        request resent with one of them is then processed as new. The number deleted."""
+        with self.engine.begin() as conn:
+            deleted = conn.execute(
+                idempotency_keys.delete().where(idempotency_keys.c.created_at < saved_before)
+            )
+        return deleted.rowcount
+
+    def _idempotency_prune_due(self) -> bool:
+        """True once per IDEMPOTENCY_PRUNE_EVERY_S for this Store, the first time included."""
+        with self._keys_prune_lock:
+            now = time.monotonic()
+            last = self._keys_pruned_at
+            if last is not None and now - last < IDEMPOTENCY_PRUNE_EVERY_S:
+                return False
+            self._keys_pruned_at = now
+            return True
 
     # -- jobs --------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header
@@ -28,7 +29,8 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="Resending a request with the same key replays the first response.",
+        description="Resending a request with the same key within VOC_API_IDEMPOTENCY_DAYS "
+        "(7 days by default) replays the first response.",
     ),
 ]
 
@@ -112,5 +114,6 @@ def submit_feedback(
         items=items,
     ).model_dump(mode="json")
     if idempotency_key:
-        store.save_response(ws, idempotency_key, request_hash, 200, body)
+        keep_for = timedelta(days=settings.api_idempotency_days)
+        store.save_response(ws, idempotency_key, request_hash, 200, body, keep_for=keep_for)
     return JSONResponse(body)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from tests.api.conftest import Api
+from voc.store import idempotency_keys
 
 URL = "/v1/workspaces/acme/feedback"
 
@@ -139,6 +143,45 @@ def test_idempotency_key_replays_the_first_response(api: Api) -> None:
     assert other.status_code == 409
     assert other.headers["content-type"] == "application/problem+json"
     assert other.json()["type"] == "urn:voc:problem:conflict"
+
+
+def test_an_idempotency_key_past_its_retention_is_forgotten_and_a_fresh_one_still_replays(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = [{"source": "review", "text": "The Excel export drops every Chinese character."}]
+    fresh = [{"source": "review", "text": "Please let me pick the statement's date range."}]
+    first_old = _post(api, old, **{"Idempotency-Key": "expiry-old"})
+    first_fresh = _post(api, fresh, **{"Idempotency-Key": "expiry-fresh"})
+    days = api.settings.api_idempotency_days
+    with api.store.engine.begin() as conn:
+        conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == "expiry-old")
+            .values(created_at=datetime.now(UTC) - timedelta(days=days + 1))
+        )
+    monkeypatch.setattr("voc.store.IDEMPOTENCY_PRUNE_EVERY_S", 0.0)
+
+    _post(api, [{"source": "review", "text": "Dark mode, please."}], **{"Idempotency-Key": "x"})
+
+    assert api.store.stored_response("acme", "expiry-old") is None
+    replay = api.client.post(
+        URL,
+        json={"records": fresh},
+        headers={**api.headers("acme-submit"), "Idempotency-Key": "expiry-fresh"},
+    )
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first_fresh
+    again = api.client.post(
+        URL,
+        json={"records": old},
+        headers={**api.headers("acme-submit"), "Idempotency-Key": "expiry-old"},
+    )
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers
+    body = again.json()
+    assert body["ingest_id"] != first_old["ingest_id"]
+    assert [i["status"] for i in body["items"]] == ["duplicate"]
+    saved = api.store.stored_response("acme", "expiry-old")
+    assert saved is not None and saved[2] == body
 
 
 def test_a_conversation_keeps_every_turn_and_analyses_only_the_customer(api: Api) -> None:
