@@ -32,6 +32,12 @@ class VocSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOC_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path(".voc"), description="Where the SQLite database and caches live.")
+    cache_dir: Path | None = Field(
+        None,
+        description="Caches built from installed packages, not from feedback (jieba's "
+        "dictionary, ~1 s to build, 0.3 s to load); default <data_dir>/cache. Point several "
+        "data directories at one to build it once.",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/voc.db."
     )
@@ -167,6 +173,10 @@ class VocSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'voc.db').as_posix()}"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.data_dir / "cache"
 
 
 def apply_thread_limits(threads: int) -> None:

@@ -52,7 +52,7 @@ class Tokenizer:
     """Turns unit texts into content tokens; build once (loading takes about a second)."""
 
     def __init__(self, settings: VocSettings) -> None:
-        self._jieba = _jieba_tokenizer(settings.user_dict, settings.data_dir / "cache")
+        self._jieba = _jieba_tokenizer(settings.user_dict, settings.resolved_cache_dir)
         self._stopwords = read_wordlist(settings.stopwords_zh) | read_wordlist(
             settings.stopwords_en
         )
@@ -161,8 +161,9 @@ def read_user_dict(path: Path) -> list[tuple[str, int, str | None]]:
 
 def _jieba_tokenizer(user_dict: Path, cache_dir: Path) -> jieba.Tokenizer:
     """A private jieba instance with the user dictionary. jieba pickles its main dictionary to
-    a cache file on first use (about 1 s, then 0.3 s a load); the cache goes to voc's data
-    directory, or the system temp directory if that cannot be created, never site-packages."""
+    a cache file on first use (about 1 s, then 0.3 s a load); the cache goes to voc's cache
+    directory (VOC_CACHE_DIR, default <data_dir>/cache), or the system temp directory if that
+    cannot be created, never site-packages."""
     jieba.setLogLevel(logging.WARNING)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
