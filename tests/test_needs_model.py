@@ -108,11 +108,20 @@ def test_units_are_read_by_the_model_once_their_embedding_is_cached(
     model = default_model()
     assert model is not None
     lexicon = default_analyzer().version
+    full = f"{lexicon}+{model.version}"
     analyze_units(store, "w", units)
     assert set(store.unit_needs("w", lexicon)) == {u.id for u in units}
-    assert store.unit_needs("w", f"{lexicon}+{model.version}") == {}
+    assert store.unit_needs("w", full) == {}
+
+    # Half embedded, read three units at a time: each batch stores both kinds of reading.
+    half = units[: len(units) // 2]
+    CachedEmbedder(embedder, store).encode([u.norm_text for u in half])
+    read = analyze_units(store, "w", units, batch_size=3)
+    assert set(store.unit_needs("w", full)) == {u.id for u in half}
+    assert read == store.unit_needs("w", None)
+    assert {u.id for u in units} == set(read)
 
     CachedEmbedder(embedder, store).encode([u.norm_text for u in units])
     read = analyze_units(store, "w", units)
-    assert set(store.unit_needs("w", f"{lexicon}+{model.version}")) == {u.id for u in units}
+    assert set(store.unit_needs("w", full)) == {u.id for u in units}
     assert read == store.unit_needs("w", None)

@@ -118,6 +118,8 @@ ProgressCallback = Callable[[str, int], None]
 """Called with (current file, records read so far) after each batch and file."""
 
 SHOWN_PROBLEMS = 50
+NEEDS_BATCH = 20_000
+"""Units whose needs are read (lexicon, cached vectors, classifiers) and stored per batch."""
 API_LABEL = "api"
 """The file name of items submitted to the API; their line is their 1-based batch index."""
 
@@ -1353,13 +1355,14 @@ def analyze_units(
     analyzer: NeedsAnalyzer | None = None,
     model: NeedsModel | None | Literal["default"] = "default",
     records: abc.Mapping[str, abc.Mapping[str, Any]] | None = None,
+    batch_size: int = NEEDS_BATCH,
 ) -> dict[str, UnitNeeds]:
     """Every unit's needs: stored ones made by this lexicon and model version, the rest read
     now (lexicon with their records' metadata for stage hints, then the classifiers where the
     unit's embedding by the model's embedder is cached) and stored, so a re-run reads only new
     or changed units. A unit read by the lexicon alone is stored under the lexicon's version
     and read again once its embedding is there. `records` is the records' metadata when the
-    caller has already read it."""
+    caller has already read it. Units are read and stored `batch_size` at a time."""
     a = analyzer or default_analyzer()
     m = default_model() if model == "default" else model
     full = f"{a.version}+{m.version}" if m else a.version
@@ -1371,19 +1374,33 @@ def analyze_units(
     meta = records
     if meta is None:
         meta = store.record_metadata(workspace_id, {u.record_id for u in missing})
-    fresh = {u.id: a.analyze(u.norm_text, meta.get(u.record_id), normalized=True) for u in missing}
-    refined: dict[str, UnitNeeds] = {}
-    if m is not None:
-        cached = store.cached_vectors(m.embedder_id, {text_hash(u.norm_text) for u in missing})
-        ready = [u for u in missing if text_hash(u.norm_text) in cached]
-        if ready:
-            vectors = np.vstack([cached[text_hash(u.norm_text)] for u in ready]).astype(np.float32)
-            got = m.refine([fresh[u.id] for u in ready], [u.norm_text for u in ready], vectors)
-            refined = {u.id: n for u, n in zip(ready, got, strict=True)}
-            store.save_unit_needs(workspace_id, full, refined)
-    plain = {uid: n for uid, n in fresh.items() if uid not in refined}
-    store.save_unit_needs(workspace_id, a.version, plain)
-    return {**have, **plain, **refined}
+    # In batches, each stored before the next is read: a first run over a million units held
+    # every unit's vectors and two readings at once (10.9 GB), and an interrupted one kept
+    # nothing.
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start : start + batch_size]
+        fresh = {
+            u.id: a.analyze(u.norm_text, meta.get(u.record_id), normalized=True) for u in batch
+        }
+        if m is not None:
+            cached = store.cached_vectors(m.embedder_id, {text_hash(u.norm_text) for u in batch})
+            ready = [u for u in batch if text_hash(u.norm_text) in cached]
+            if ready:
+                vectors = np.vstack([cached[text_hash(u.norm_text)] for u in ready])
+                del cached
+                got = m.refine(
+                    [fresh[u.id] for u in ready],
+                    [u.norm_text for u in ready],
+                    vectors.astype(np.float32),
+                )
+                refined = {u.id: n for u, n in zip(ready, got, strict=True)}
+                store.save_unit_needs(workspace_id, full, refined)
+                fresh.update(refined)
+                have.update(refined)
+        plain = {uid: n for uid, n in fresh.items() if uid not in have}
+        store.save_unit_needs(workspace_id, a.version, plain)
+        have.update(plain)
+    return have
 
 
 def attach_needs(
