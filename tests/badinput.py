@@ -3,21 +3,10 @@ tests of ingestion (tests/ingest) and of the API (tests/api), which send the sam
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
+
+from tests.scripts import load_script
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 
-
-def _load_make_bad() -> ModuleType:
-    """make_bad.py is a script run to rewrite the files, not a module of a package, so it is
-    loaded from its path; the tests read its expected bytes and hostile strings."""
-    spec = importlib.util.spec_from_file_location("make_bad", BAD / "make_bad.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_bad = _load_make_bad()
+make_bad = load_script(BAD / "make_bad.py")

@@ -7,14 +7,13 @@ made with the checksum code in tests/data/pii/make_labelled.py, not with voc.pii
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.scripts import load_script
 from voc.errors import ConfigError
 from voc.pii import PiiMatch, Redacted, Redactor
 
@@ -31,14 +30,6 @@ def redactor() -> Redactor:
 def load_labelled() -> list[dict]:
     with LABELLED.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
-
-
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_labelled", DATA / "make_labelled.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +62,7 @@ def test_labelled_set_recall_and_precision_meet_the_targets(redactor: Redactor) 
 
 
 def test_labelled_set_is_what_its_seeded_generator_writes() -> None:
-    generator = load_generator()
+    generator = load_script(DATA / "make_labelled.py")
     lines = generator.build()
     generator.check(lines)
     expected = [json.dumps(line, ensure_ascii=False) for line in lines]

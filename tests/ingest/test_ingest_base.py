@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import codecs
-import importlib.util
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.scripts import load_script
 from voc.errors import InputError
 from voc.ingest import parse_datetime, read_text
 from voc.ingest.base import (
@@ -29,15 +28,7 @@ from voc.types import Reject
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_encoded", DATA / "make_encoded.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKE_ENCODED = _generator()
+MAKE_ENCODED = load_script(DATA / "make_encoded.py")
 EXPECTED_CODEC = {
     "utf-8": "utf-8",
     "gbk": "gb18030",
