@@ -20,7 +20,6 @@ import unicodedata
 import uuid
 from collections import Counter, abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -814,12 +813,6 @@ def _recluster(
     store.start_run(run)
     timings: dict[str, float] = {}
     try:
-        # Describing and reading needs load jieba, spaCy, the needs lexicon and classifiers
-        # (~2 s of one core); a thread loads them while the units load and the clusterer,
-        # mostly outside the GIL (BLAS, numba), runs.
-        warm = ThreadPoolExecutor(1, thread_name_prefix="voc-warm")
-        tools = warm.submit(_describe_tools, settings)
-        warm.shutdown(wait=False)
         clock = time.perf_counter()
         units = list(store.iter_units(workspace_id))
         if len(units) < MIN_ROWS:
@@ -861,7 +854,7 @@ def _recluster(
         timings["assign"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        tokens = theme_tokens(tools.result(), units, labels)
+        tokens = theme_tokens(Tokenizer(settings), units, labels)
         built = _build_themes(
             run, units, tokens, vectors, clusterer, labels, confidence, store, previous
         )
@@ -1042,14 +1035,6 @@ def _lineage_rows(run_id: str, level: int, events: Iterable[LineageEvent]) -> li
         )
         for e in events
     ]
-
-
-def _describe_tools(settings: VocSettings) -> Tokenizer:
-    """The tokenizer for describing themes, with the needs analyzer and model loaded into
-    their caches on the way."""
-    default_analyzer()
-    default_model()
-    return Tokenizer(settings)
 
 
 def _previous_themes(
