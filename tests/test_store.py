@@ -254,13 +254,13 @@ def _age_idempotency_key(store: Store, key: str, days: float) -> None:
 
 
 def test_saving_a_key_deletes_keys_past_the_retention_and_keeps_fresh_ones(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store,
 ) -> None:
     store.save_response("test", "old", "h-old", 200, {"first": True}, keep_for=WEEK)
     store.save_response("other", "fresh", "h-fresh", 200, {"fresh": True}, keep_for=WEEK)
     _age_idempotency_key(store, "old", days=8)
     _age_idempotency_key(store, "fresh", days=6)
-    monkeypatch.setattr("voc.store.IDEMPOTENCY_PRUNE_EVERY_S", 0.0)
+    store.idempotency_prune_every_s = 0.0
 
     store.save_response("test", "new", "h-new", 200, {"new": True}, keep_for=WEEK)
 

@@ -674,6 +674,9 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         sa.event.listen(self.engine, "handle_error", self._unavailable)
+        self.idempotency_prune_every_s = IDEMPOTENCY_PRUNE_EVERY_S
+        """Least seconds between two automatic deletions of expired Idempotency-Keys (0: at
+        every save)."""
         self._keys_pruned_at: float | None = None
         self._keys_prune_lock = threading.Lock()
 
@@ -1690,11 +1693,11 @@ class Store:
         return deleted.rowcount
 
     def _idempotency_prune_due(self) -> bool:
-        """True once per IDEMPOTENCY_PRUNE_EVERY_S for this Store, the first time included."""
+        """True once per `idempotency_prune_every_s` for this Store, the first time included."""
         with self._keys_prune_lock:
             now = time.monotonic()
             last = self._keys_pruned_at
-            if last is not None and now - last < IDEMPOTENCY_PRUNE_EVERY_S:
+            if last is not None and now - last < self.idempotency_prune_every_s:
                 return False
             self._keys_pruned_at = now
             return True

@@ -5,10 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.api.conftest import Api
-from voc.store import idempotency_keys
+from voc.store import IDEMPOTENCY_PRUNE_EVERY_S, Store, idempotency_keys
 
 URL = "/v1/workspaces/acme/feedback"
 
@@ -146,7 +144,7 @@ def test_idempotency_key_replays_the_first_response(api: Api) -> None:
 
 
 def test_an_idempotency_key_past_its_retention_is_forgotten_and_a_fresh_one_still_replays(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+    api: Api,
 ) -> None:
     old = [{"source": "review", "text": "The Excel export drops every Chinese character."}]
     fresh = [{"source": "review", "text": "Please let me pick the statement's date range."}]
@@ -159,9 +157,12 @@ def test_an_idempotency_key_past_its_retention_is_forgotten_and_a_fresh_one_stil
             .where(idempotency_keys.c.key == "expiry-old")
             .values(created_at=datetime.now(UTC) - timedelta(days=days + 1))
         )
-    monkeypatch.setattr("voc.store.IDEMPOTENCY_PRUNE_EVERY_S", 0.0)
-
-    _post(api, [{"source": "review", "text": "Dark mode, please."}], **{"Idempotency-Key": "x"})
+    served: Store = api.client.app.state.store  # the app's own store, opened by its lifespan
+    served.idempotency_prune_every_s = 0.0
+    try:
+        _post(api, [{"source": "review", "text": "Dark mode, please."}], **{"Idempotency-Key": "x"})
+    finally:
+        served.idempotency_prune_every_s = IDEMPOTENCY_PRUNE_EVERY_S
 
     assert api.store.stored_response("acme", "expiry-old") is None
     replay = api.client.post(
