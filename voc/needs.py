@@ -37,6 +37,7 @@ import math
 import re
 import string
 import sys
+import threading
 import tomllib
 from array import array
 from collections import Counter
@@ -453,13 +454,15 @@ def _branches(p: str) -> list[str]:
 class _Facet:
     name: str
     patterns: tuple[re.Pattern[str], ...]
-    statements: dict[str, str]
 
 
 class NeedsAnalyzer:
     """Reads intent, sentiment, need signals, stage and need facets from a unit's text.
 
-    One instance compiles the lexicon once; `analyze` is pure and thread-safe.
+    One instance compiles the lexicon once, at its first `analyze` (about 2 s of `re`
+    compiling): a re-cluster whose units were all read before, or were read in another
+    process (`NeedsReader`), only needs the version, the facets and their statements, and
+    never pays for it. `analyze` is pure and thread-safe.
     """
 
     def __init__(self, lexicon_path: Path = LEXICON_PATH) -> None:
@@ -470,6 +473,21 @@ class NeedsAnalyzer:
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"needs lexicon {lexicon_path} is not valid TOML: {exc}") from exc
         self.version: str = lex["version"]
+        self._lex = lex
+        self._statements = {
+            name: {"zh": f["statement_zh"], "en": f["statement_en"]}
+            for name, f in lex["facets"].items()
+        }
+        self._compiled = False
+        self._compile_lock = threading.Lock()
+
+    def _compile_lexicon(self) -> None:
+        with self._compile_lock:
+            if not self._compiled:
+                self._compile_patterns(self._lex)
+                self._compiled = True
+
+    def _compile_patterns(self, lex: dict[str, Any]) -> None:
         s = lex["sentiment"]
         self._negators_zh = tuple(s["negators_zh"])
         # "n't" ends a word ("didn't"); the other negators are words of their own.
@@ -510,22 +528,16 @@ class NeedsAnalyzer:
             for name in _STAGE_WEIGHT
         }
         self._facets = [
-            _Facet(
-                name,
-                _compile_search(f["zh"], f["en"]),
-                {"zh": f["statement_zh"], "en": f["statement_en"]},
-            )
-            for name, f in lex["facets"].items()
+            _Facet(name, _compile_search(f["zh"], f["en"])) for name, f in lex["facets"].items()
         ]
 
     @property
     def facets(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self._facets)
+        return tuple(self._statements)
 
     def statement(self, facet: str, lang: str, topic: str) -> str:
         """The need statement of a facet in one language, about `topic`."""
-        found = next(f for f in self._facets if f.name == facet)
-        return found.statements[lang].format(topic=topic)
+        return self._statements[facet][lang].format(topic=topic)
 
     # -- per unit ------------------------------------------------------------------------------
 
@@ -538,6 +550,8 @@ class NeedsAnalyzer:
     ) -> UnitNeeds:
         """Analyse one unit. `text` is normalised here unless `normalized` says it already is
         (a stored unit's `norm_text`); `metadata` is its record's (stage, tags)."""
+        if not self._compiled:
+            self._compile_lexicon()
         t = (text if normalized else normalize_for_analysis(text)).lower().replace("’", "'")
         score, n_pos, n_neg = self._sentiment_score(t)
         signals = tuple(name for name in SIGNALS if _search(self._signals[name], t))

@@ -22,6 +22,7 @@ import logging
 import re
 import sys
 import tempfile
+import threading
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,9 @@ _NOISE = re.compile(
 )
 LEMMA_OVERRIDES = MODELS_DIR / "lexicons" / "lemma_overrides.toml"
 _USER_DICT_LINE = re.compile(r"(\S+) (\d+)(?: ([a-z]+))?")
+_SHARED: dict[tuple[object, ...], Tokenizer] = {}
+_SHARED_MAX = 4
+_SHARED_LOCK = threading.Lock()
 
 
 class Tokenizer:
@@ -68,6 +72,23 @@ class Tokenizer:
                 f"spacy-lookups-data package (pip install -e .): {exc}"
             ) from exc
         self._lemmas: Table = lemmatizer.lookups.get_table("lemma_lookup")
+
+    @classmethod
+    def shared(cls, settings: VocSettings) -> Tokenizer:
+        """One Tokenizer per configuration for the whole process: building one takes about
+        1.5 s (jieba's dictionary, spaCy's lemma table), which a process that re-clusters
+        many times (the scheduler, the tests) paid at every run. A configuration is the
+        dictionary and stopword files with their modification times, so an edited file is
+        read again."""
+        files = (settings.user_dict, settings.stopwords_zh, settings.stopwords_en)
+        key = (*((path, _mtime_ns(path)) for path in files), settings.resolved_cache_dir)
+        with _SHARED_LOCK:
+            tokenizer = _SHARED.get(key)
+            if tokenizer is None:
+                while len(_SHARED) >= _SHARED_MAX:
+                    del _SHARED[next(iter(_SHARED))]
+                tokenizer = _SHARED[key] = cls(settings)
+        return tokenizer
 
     def tokens(self, text: str, lang: Lang) -> list[str]:
         """Content tokens of `text`, in order: Chinese words and lowercased English lemmas."""
@@ -157,6 +178,13 @@ def read_user_dict(path: Path) -> list[tuple[str, int, str | None]]:
             )
         entries.append((match[1], int(match[2]), match[3]))
     return entries
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None  # Tokenizer itself reports a missing file
 
 
 def _jieba_tokenizer(user_dict: Path, cache_dir: Path) -> jieba.Tokenizer:
