@@ -4,6 +4,9 @@ cached, and with the lexicon alone until then."""
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +16,10 @@ from voc.embed import CachedEmbedder, Embedder, load_embedder
 from voc.needs import INTENTS, SENTIMENTS, STAGES, UnitNeeds, default_analyzer
 from voc.needs_model import SIGNAL_TASKS, NeedsModel, default_model, train
 from voc.normalize import normalize_for_analysis
-from voc.pipeline import Ingestor, analyze_units
-from voc.settings import CORPORA_DIR
+from voc.pipeline import Ingestor, NeedsReader, analyze_units
+from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import Store
+from voc.types import FeedbackUnit
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +129,82 @@ def test_units_are_read_by_the_model_once_their_embedding_is_cached(
     read = analyze_units(store, "w", units)
     assert set(store.unit_needs("w", full)) == {u.id for u in units}
     assert read == store.unit_needs("w", None)
+
+
+def _two_workspaces(
+    store: Store, settings: VocSettings, embedder: Embedder
+) -> list[list[FeedbackUnit]]:
+    """The same two interviews in workspaces "w" and "v", every unit's embedding cached."""
+    folder = CORPORA_DIR / "demo" / "interviews"
+    files = [folder / "INT-ZH-01.md", folder / "INT-EN-01.md"]
+    for workspace in ("w", "v"):
+        Ingestor(store, settings).ingest_paths(files, "interview", workspace)
+    # In the same order: unit ids differ between workspaces, their places in the files do not.
+    both = [
+        sorted(store.iter_units(w), key=lambda u: (u.text, u.start, u.index)) for w in ("w", "v")
+    ]
+    CachedEmbedder(embedder, store).encode([u.norm_text for u in both[0]])
+    return both
+
+
+@pytest.mark.slow
+def test_the_reader_process_stores_what_the_run_would_read_itself(
+    store: Store, settings: VocSettings, embedder: Embedder
+) -> None:
+    units, same = _two_workspaces(store, settings, embedder)
+    reader = NeedsReader.start(store, settings, "w", units)
+    assert reader is not None and reader.wait() and reader.process.exitcode == 0
+    assert NeedsReader.start(store, settings, "w", units) is None, "nothing left to read"
+
+    here = analyze_units(store, "v", same)
+    stored = store.unit_needs("w", None)
+    assert [stored[u.id] for u in units] == [here[u.id] for u in same]
+    model = default_model()
+    assert model is not None
+    assert set(store.unit_needs("w", f"{default_analyzer().version}+{model.version}")) == {
+        u.id for u in units
+    }
+    assert analyze_units(store, "w", units) == stored
+
+
+@pytest.mark.slow
+def test_a_reader_stopped_half_way_loses_no_reading(
+    store: Store, settings: VocSettings, embedder: Embedder
+) -> None:
+    units, same = _two_workspaces(store, settings, embedder)
+    reader = NeedsReader.start(store, settings, "w", units)
+    assert reader is not None
+    reader.stop()
+    assert not reader.wait() and reader.process.exitcode == -signal.SIGTERM
+    read = analyze_units(store, "w", units)
+    here = analyze_units(store, "v", same)
+    assert [read[u.id] for u in units] == [here[u.id] for u in same]
+
+
+def test_no_reader_process_where_it_cannot_help(store: Store, settings: VocSettings) -> None:
+    Ingestor(store, settings).ingest_paths(
+        [CORPORA_DIR / "demo" / "interviews" / "INT-EN-01.md"], "interview", "w"
+    )
+    units = list(store.iter_units("w"))
+    one_thread = settings.model_copy(update={"threads": 1})
+    assert NeedsReader.start(store, one_thread, "w", units) is None
+    memory = Store.open("sqlite://")
+    Ingestor(memory, settings).ingest_paths(
+        [CORPORA_DIR / "demo" / "interviews" / "INT-EN-01.md"], "interview", "w"
+    )
+    assert NeedsReader.start(memory, settings, "w", list(memory.iter_units("w"))) is None
+    analyze_units(store, "w", units)
+    assert NeedsReader.start(store, settings, "w", units) is None
+
+
+def test_a_reader_that_stores_nothing_is_given_up(store: Store, settings: VocSettings) -> None:
+    # A reader forked while another thread held a lock it needs would hang: the run stops it
+    # once it has stored nothing for `stall_s` and reads the units itself.
+    process = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    process.start()
+    reader = NeedsReader(process, store, "w", {default_analyzer().version})
+    reader.stall_s = 0.5
+    began = time.monotonic()
+    assert not reader.wait()
+    assert time.monotonic() - began < 10
+    assert process.exitcode == -signal.SIGTERM

@@ -12,7 +12,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1920,6 +1920,21 @@ class Store:
                     rows = conn.execute(query.where(unit_needs.c.unit_id.in_(chunk)))
                     out.update((r.unit_id, _needs_from_row(r)) for r in rows)
         return out
+
+    def count_unit_needs(self, workspace_id: str, analyzers: Collection[str]) -> int:
+        """How many of the workspace's units have needs stored by one of `analyzers`: a
+        re-cluster compares it with its unit count to know, without reading them, whether
+        any are left to read (a deleted unit's needs go with it)."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(unit_needs)
+            .where(
+                unit_needs.c.workspace_id == workspace_id,
+                unit_needs.c.analyzer.in_(list(analyzers)),
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def save_unit_needs(
         self, workspace_id: str, analyzer: str, needs: Mapping[str, UnitNeeds]

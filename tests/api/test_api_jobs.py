@@ -80,7 +80,7 @@ def test_a_run_is_queued_refused_twice_and_then_served(api: Api) -> None:
         job["job_id"],
         {"step": "cluster", "done": 1, "total": 1},
     )
-    steps = {k for k in run["timings"] if not k.startswith("cluster.")}
+    steps = {k for k in run["timings"] if "." not in k}
     assert steps == {"load", "embed", "cluster", "assign", "describe", "needs", "store"}
     assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(run["timings"])
     assert run["n_units"] == api.store.count("beta", "units")
