@@ -83,7 +83,13 @@ class Target:
 TARGETS = (
     Target("recluster_100k", "re-cluster 100k cached units", 100_000, 60.0, "s"),
     Target("e2e_10k", "10k units files → themes, empty cache", 10_000, 30.0, "s"),
-    Target("peak_100k", "peak memory at 100k", 100_000, PEAK_LIMIT_BYTES / MIB, "MiB"),
+    Target(
+        "peak_100k",
+        "peak memory at 100k (with the needs reader)",
+        100_000,
+        PEAK_LIMIT_BYTES / MIB,
+        "MiB",
+    ),
     Target("recluster_1m", "re-cluster 1M cached units", 1_000_000, 900.0, "s"),
     Target("embed_overhead", "embedding overhead over the raw encoder", None, 15.0, "%"),
 )
@@ -93,8 +99,13 @@ TARGETS = (
 
 
 class Sampler(threading.Thread):
-    """RSS every `interval` s from /proc/self/statm (and the 1-minute load average every
-    second), kept as a timeline so any time window's peak can be read afterwards."""
+    """Memory every `interval` s (and the 1-minute load average every second), kept as a
+    timeline so any time window's peak can be read afterwards.
+
+    Memory is this process's RSS (/proc/self/statm) plus the private memory of its children
+    (/proc/<pid>/smaps_rollup): the re-cluster's needs reader is a fork, sharing most of its
+    pages with this process, so its RSS would count them twice; what it adds to the machine
+    is what it does not share."""
 
     def __init__(self, interval: float = 0.02) -> None:
         super().__init__(daemon=True, name="rss-sampler")
@@ -107,7 +118,7 @@ class Sampler(threading.Thread):
         self._halt = threading.Event()
 
     def read(self) -> int:
-        return int(os.pread(self.fd, 128, 0).split()[1]) * self.page
+        return int(os.pread(self.fd, 128, 0).split()[1]) * self.page + children_private()
 
     def run(self) -> None:
         last_load = 0.0
@@ -143,6 +154,34 @@ class Sampler(threading.Thread):
 def process_peak() -> int:
     """This process's peak RSS so far, in bytes (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def children_peak() -> int:
+    """The largest peak RSS of this process's finished children, in bytes: the re-cluster's
+    needs reader (voc.pipeline.NeedsReader), a fork whose RSS also counts the pages it still
+    shares with this process (the sampler counts only its private ones)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def children_private() -> int:
+    """Private (unshared) memory of this process's running children, in bytes."""
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children", encoding="ascii") as f:
+            pids = f.read().split()
+    except OSError:
+        return 0
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+                total += sum(
+                    int(line.split()[1]) * 1024
+                    for line in f
+                    if line.startswith(("Private_Clean:", "Private_Dirty:"))
+                )
+        except OSError:
+            continue  # ended between the two reads
+    return total
 
 
 @dataclass(slots=True)
@@ -429,6 +468,8 @@ def run_size(size: int, data_dir: Path, reuse: bool, sample: int, threads: int) 
         "model_id": embedder.model_id,
         "threads": threads,
         "peak_mib": round(process_peak() / MIB, 1),
+        "reader_peak_mib": round(children_peak() / MIB, 1),
+        "peak_with_reader_mib": round(sampler.peak(0.0, time.perf_counter()) / MIB, 1),
         "embed_compare": compare,
         "recluster": {
             "seconds": round(rc.seconds, 3),
@@ -477,7 +518,7 @@ def check_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         "recluster_100k": result["rerun"]["seconds"],
         "recluster_1m": result["rerun"]["seconds"],
         "e2e_10k": result["e2e_seconds"],
-        "peak_100k": result["peak_mib"],
+        "peak_100k": max(result["peak_mib"], result.get("peak_with_reader_mib", 0.0)),
         "embed_overhead": result["embed_compare"]["overhead_pct"],
     }
     out = []
@@ -560,6 +601,12 @@ def print_size(result: dict[str, Any]) -> None:
         style="bold",
     )
     console.print(table)
+    if result.get("peak_with_reader_mib"):
+        console.print(
+            f"Peak with the needs reader's private memory: {result['peak_with_reader_mib']:,.0f}"
+            f" MiB (the reader's own RSS, shared pages included: "
+            f"{result['reader_peak_mib']:,.0f} MiB)."
+        )
     busy = max(result["load_average_start"][0], *(load or [0.0]))
     if busy > 0.75 * (os.cpu_count() or 2):
         console.print(
