@@ -62,6 +62,51 @@ def test_record_round_trips_with_turns_metadata_and_utc_dates(store: Store) -> N
     assert store.existing_record_ids(["r1", "r2"]) == {"r1"}
 
 
+def test_units_come_back_as_written_sharing_what_repeats(store: Store) -> None:
+    # A re-cluster holds every unit at once: one record's units share its strings and date,
+    # and a unit whose normalised text is its text holds one string (789 -> 478 bytes a
+    # unit at 100k).
+    store.ensure_workspace("test")
+    text = "提現一直沒到賬。Still no refund."
+    record = _record(text)
+    written = [
+        FeedbackUnit(
+            "r1:0",
+            "r1",
+            "test",
+            0,
+            0,
+            8,
+            text[:8],
+            "提现一直没到账。",
+            "zh",
+            "C-1",
+            "ticket",
+            record.created_at,
+        ),
+        FeedbackUnit(
+            "r1:1",
+            "r1",
+            "test",
+            1,
+            8,
+            24,
+            text[8:],
+            text[8:],
+            "en",
+            "C-1",
+            "ticket",
+            record.created_at,
+        ),
+    ]
+    store.write_batch("test", "ticket", None, [record], written, [])
+    first, second = back = list(store.iter_units("test"))
+    assert back == written
+    assert second.norm_text is second.text and first.norm_text is not first.text
+    assert second.record_id is first.record_id and second.source is first.source
+    assert second.created_at is first.created_at and second.speaker is first.speaker
+
+
 def test_rejects_are_stored_with_file_line_and_reason(store: Store) -> None:
     store.ensure_workspace("test")
     reject = Reject(Location("a.csv", 7), "empty_text", "a.csv:7: the text is empty", "")

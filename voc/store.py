@@ -936,6 +936,12 @@ class Store:
                 yield _record_from_row(row)
 
     def iter_units(self, workspace_id: str) -> Iterator[FeedbackUnit]:
+        """Every unit of the workspace, in record order. A re-cluster holds them all at once,
+        so values that repeat from unit to unit (workspace, language, source, speaker, a
+        record's date) are one object each, and a unit whose normalised text is its text holds
+        one string, not two."""
+        common: dict[str, str] = {}
+        last: FeedbackUnit | None = None
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(units)
@@ -943,7 +949,20 @@ class Store:
                 .order_by(units.c.record_id, units.c.idx)
             )
             for row in rows:
-                yield _unit_from_row(row)
+                unit = _unit_from_row(row)
+                if unit.norm_text == unit.text:
+                    unit.norm_text = unit.text
+                if last is not None and unit.record_id == last.record_id:
+                    # A record's units carry its id, workspace, source and date.
+                    unit.record_id, unit.workspace_id = last.record_id, last.workspace_id
+                    unit.source, unit.created_at = last.source, last.created_at
+                else:
+                    unit.workspace_id = common.setdefault(unit.workspace_id, unit.workspace_id)
+                    unit.source = common.setdefault(unit.source, unit.source)
+                unit.lang = common.setdefault(unit.lang, unit.lang)  # type: ignore[assignment]
+                unit.speaker = common.setdefault(unit.speaker, unit.speaker)
+                last = unit
+                yield unit
 
     def list_rejects(self, workspace_id: str, ingest_id: str | None = None) -> list[StoredReject]:
         query = sa.select(rejects).where(rejects.c.workspace_id == workspace_id)
