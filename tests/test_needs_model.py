@@ -168,6 +168,21 @@ def test_the_reader_process_stores_what_the_run_would_read_itself(
 
 
 @pytest.mark.slow
+def test_the_run_and_the_reader_share_the_batches(
+    store: Store, settings: VocSettings, embedder: Embedder
+) -> None:
+    units, same = _two_workspaces(store, settings, embedder)
+    reader = NeedsReader.start(store, settings, "w", units, batch_size=4)
+    assert reader is not None and len(reader.batches) == -(-len(units) // 4)
+    assert [u for batch in reader.batches for u in batch] == units
+    reader.share()
+    assert reader.wait() and reader.claimed.value > len(reader.batches)
+    stored = store.unit_needs("w", None)
+    here = analyze_units(store, "v", same)
+    assert [stored[u.id] for u in units] == [here[u.id] for u in same]
+
+
+@pytest.mark.slow
 def test_a_reader_stopped_half_way_loses_no_reading(
     store: Store, settings: VocSettings, embedder: Embedder
 ) -> None:

@@ -58,8 +58,9 @@ def test_a_run_stores_themes_for_every_unit_and_becomes_current(
     steps = {k for k in run.timings if "." not in k}
     assert steps == {"load", "embed", "cluster", "assign", "describe", "needs", "store"}
     assert {"cluster.graph", "cluster.communities", "cluster.assign"} <= set(run.timings)
-    # A first run reads every unit's needs in a second process while it describes its themes.
-    assert "needs.wait" in run.timings
+    # A first run reads its units' needs in a second process while it describes its themes,
+    # then shares what is left.
+    assert {"needs.share", "needs.wait"} <= set(run.timings)
     units = list(store.iter_units("w"))
     assigned = store.unit_assignments(run.run_id)
     assert set(assigned) == {u.id for u in units}

@@ -870,13 +870,16 @@ def _recluster(
         timings["describe"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
+        shared = waited = 0.0
         if reader is not None:
+            reader.share()
+            shared = time.perf_counter() - clock
             reader.wait()
-        waited = time.perf_counter() - clock
+            waited = time.perf_counter() - clock - shared
         attach_needs(store, settings, run, built.themes, built.unit_themes, units)
         timings["needs"] = time.perf_counter() - clock
         if reader is not None:
-            timings["needs.wait"] = waited
+            timings["needs.share"], timings["needs.wait"] = shared, waited
 
         run.finished_at = datetime.now(UTC)
         run.n_units = len(units)
@@ -1427,33 +1430,51 @@ def needs_version(analyzer: NeedsAnalyzer, model: NeedsModel | None) -> str:
 
 class NeedsReader:
     """Reads the needs of a re-cluster's unread units in a second process while the run
-    clusters and describes, so that a first run's needs step is mostly done when it starts.
+    assigns and describes, then shares what is left with the run, so that a first run's
+    needs step costs what the two cores can do together.
 
     Reading needs (the lexicon's patterns over every unit, then the classifiers) is pure
     Python, 4-5 s for 10,000 new units, and so is describing the themes (jieba and spaCy
-    tokenising): run one after the other they keep one core of two idle for ~9 s. The reader
-    is a fork of the re-cluster's process taken after the embedding step (the units and the
-    cached vectors are there), writing through a connection of its own what `analyze_units`
-    writes; the run waits for it before its needs step, whose `analyze_units` then finds the
-    readings stored and reads only what the reader did not (all of it if the reader failed,
-    which costs time, never a result: the readings are the same either way).
+    tokenising): run one after the other they keep one core of two idle. The reader is a fork
+    of the re-cluster's process taken after the fit (the units and their cached vectors are
+    there). The unread units are cut into batches of `batch_size`; the reader claims them one
+    at a time from a shared counter and stores each through a connection of its own, as
+    `analyze_units` does. When the run has described its themes it claims batches too
+    (`finish`) until none is left, then waits for the reader's last one; its needs step's
+    `analyze_units` finds every reading stored. A reader that fails or is stopped costs time,
+    never a result: what it left unread is read by the run, and readings are the same in
+    either process.
 
     Started only where it can help and is safe: `threads` >= 2, a platform that forks, a
-    database another process can open (not in-memory SQLite), and units never read.
+    database another process can open (not in-memory SQLite), and units never read. Units
+    the lexicon alone read are left to the run's needs step: their embedding may be cached by
+    now (to be read again by the classifiers), or may never be (another embedder).
     """
 
+    #: Units a process claims at a time: small enough that neither process waits long for
+    #: the other's last batch (about 1 s of reading), large enough to store in one go.
+    batch_size: int = 2_000
     #: How long the reader may go without storing a batch before the run gives up on it and
-    #: reads the rest itself. A batch of `NEEDS_BATCH` units takes 5-20 s; a fork taken while
-    #: another thread of the parent held a lock the reader needs would never store one.
+    #: reads the rest itself: a fork taken while another thread of the parent held a lock the
+    #: reader needs would never store one.
     stall_s: float = 300.0
 
     def __init__(
-        self, process: BaseProcess, store: Store, workspace_id: str, versions: Collection[str]
+        self,
+        process: BaseProcess,
+        store: Store,
+        workspace_id: str,
+        versions: Collection[str],
+        batches: Sequence[Sequence[FeedbackUnit]] = (),
+        claimed: Any = None,
     ) -> None:
         self.process = process
         self.store = store
         self.workspace_id = workspace_id
         self.versions = versions
+        self.batches = batches
+        self.claimed = claimed
+        """Shared counter (a `multiprocessing.Value`): the next batch to claim."""
 
     @classmethod
     def start(
@@ -1462,20 +1483,30 @@ class NeedsReader:
         settings: VocSettings,
         workspace_id: str,
         units: Sequence[FeedbackUnit],
+        batch_size: int | None = None,
     ) -> NeedsReader | None:
+        """Fork a reader for `units` never read, in batches of `batch_size` (the class's by
+        default); None where it cannot help."""
         if settings.threads < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return None
         if _in_memory(store.url):
             return None
-        # Units the lexicon alone read are left to the run: their embedding may be cached by
-        # now (to be read again by the classifiers), or may never be (another embedder).
         analyzer = default_analyzer()
         versions = {analyzer.version, needs_version(analyzer, default_model())}
         if store.count_unit_needs(workspace_id, versions) >= len(units):
             return None
-        process = multiprocessing.get_context("fork").Process(
+        read = store.unit_ids_with_needs(workspace_id, versions)
+        unread = [u for u in units if u.id not in read]
+        del read
+        if not unread:
+            return None
+        size = batch_size or cls.batch_size
+        batches = [unread[i : i + size] for i in range(0, len(unread), size)]
+        context = multiprocessing.get_context("fork")
+        claimed = context.Value("i", 0)
+        process = context.Process(
             target=_read_needs,
-            args=(store.url, workspace_id, units),
+            args=(store.url, workspace_id, batches, claimed),
             name="voc-needs-reader",
             daemon=True,
         )
@@ -1484,10 +1515,15 @@ class NeedsReader:
         except (OSError, AssertionError) as exc:  # AssertionError: a daemonic parent
             log.warning("needs_reader_not_started error=%s", failure_reason(exc))
             return None
-        return cls(process, store, workspace_id, versions)
+        return cls(process, store, workspace_id, versions, batches, claimed)
+
+    def share(self) -> None:
+        """Read, in this process, the batches the reader has not claimed yet."""
+        if self.claimed is not None:
+            _read_batches(self.store, self.workspace_id, self.batches, self.claimed)
 
     def wait(self) -> bool:
-        """Wait for the reader; whether it read and stored every unit it was given. A reader
+        """Wait for the reader; whether it read and stored every batch it claimed. A reader
         that stores nothing for `stall_s` is stopped: the needs step reads the rest."""
         stored = self.store.count_unit_needs(self.workspace_id, self.versions)
         progress_at = time.monotonic()
@@ -1525,7 +1561,31 @@ def _in_memory(url: str) -> bool:
     )
 
 
-def _read_needs(url: str, workspace_id: str, units: Sequence[FeedbackUnit]) -> None:
+def _read_batches(
+    store: Store, workspace_id: str, batches: Sequence[Sequence[FeedbackUnit]], claimed: Any
+) -> None:
+    """Claim batches from the shared counter and read them until none is left. A counter
+    whose lock stays taken (its holder killed inside the few instructions it holds it) ends
+    the claiming: what is left is read by the needs step."""
+    analyzer, model = default_analyzer(), default_model()
+    lock = claimed.get_lock()
+    while True:
+        if not lock.acquire(timeout=10):
+            log.warning("needs_batches_lock_timeout: the needs step reads the rest")
+            return
+        try:
+            index = claimed.value
+            claimed.value = index + 1
+        finally:
+            lock.release()
+        if index >= len(batches):
+            return
+        analyze_units(store, workspace_id, batches[index], analyzer, model)
+
+
+def _read_needs(
+    url: str, workspace_id: str, batches: Sequence[Sequence[FeedbackUnit]], claimed: Any
+) -> None:
     """The reader process: default signal handling (the parent's handlers raise into its own
     run), one BLAS thread (the other core is the run's), a connection of its own."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -1534,7 +1594,7 @@ def _read_needs(url: str, workspace_id: str, units: Sequence[FeedbackUnit]) -> N
         with threadpool_limits(1, user_api="blas"):
             store = Store(url)
             try:
-                analyze_units(store, workspace_id, units)
+                _read_batches(store, workspace_id, batches, claimed)
             finally:
                 store.close()
     except Exception as exc:

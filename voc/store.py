@@ -1940,6 +1940,15 @@ class Store:
                     out.update((r.unit_id, _needs_from_row(r)) for r in rows)
         return out
 
+    def unit_ids_with_needs(self, workspace_id: str, analyzers: Collection[str]) -> set[str]:
+        """Ids of the workspace's units with needs stored by one of `analyzers`."""
+        query = sa.select(unit_needs.c.unit_id).where(
+            unit_needs.c.workspace_id == workspace_id,
+            unit_needs.c.analyzer.in_(list(analyzers)),
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def count_unit_needs(self, workspace_id: str, analyzers: Collection[str]) -> int:
         """How many of the workspace's units have needs stored by one of `analyzers`: a
         re-cluster compares it with its unit count to know, without reading them, whether
