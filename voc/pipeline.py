@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import hashlib
 import io
 import json
@@ -1510,11 +1511,17 @@ class NeedsReader:
             name="voc-needs-reader",
             daemon=True,
         )
+        # The fork shares the run's memory copy-on-write; a garbage collection in the reader
+        # would write to every tracked object's header and copy the run's pages. Frozen
+        # objects are never collected, in either process.
+        gc.freeze()
         try:
             process.start()
         except (OSError, AssertionError) as exc:  # AssertionError: a daemonic parent
             log.warning("needs_reader_not_started error=%s", failure_reason(exc))
             return None
+        finally:
+            gc.unfreeze()
         return cls(process, store, workspace_id, versions, batches, claimed)
 
     def share(self) -> None:
