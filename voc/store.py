@@ -1454,16 +1454,12 @@ class Store:
         )
         with self.engine.connect() as conn:
             for chunk in _chunks(sorted(set(record_ids))):
-                query = (
-                    sa.select(units)
-                    .where(units.c.workspace_id == workspace_id)
-                    .where(units.c.record_id.in_(chunk))
-                    .where(~placed.exists())
-                )
+                # By the record index, the workspace checked here (see `unit_needs`).
+                query = sa.select(units).where(units.c.record_id.in_(chunk), ~placed.exists())
                 if run_id is not None:
                     query = query.where(~clustered.exists())
                 rows = conn.execute(query.order_by(units.c.record_id, units.c.idx))
-                found.extend(_unit_from_row(r) for r in rows)
+                found.extend(_unit_from_row(r) for r in rows if r.workspace_id == workspace_id)
         return found
 
     def _members(self, run_id: str) -> sa.Subquery:
@@ -1884,12 +1880,11 @@ class Store:
         found: dict[str, FeedbackRecord] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(sorted(set(ids))):
-                rows = conn.execute(
-                    sa.select(records)
-                    .where(records.c.workspace_id == workspace_id)
-                    .where(records.c.id.in_(chunk))
+                # By primary key alone, the workspace checked here (see `unit_needs`).
+                rows = conn.execute(sa.select(records).where(records.c.id.in_(chunk)))
+                found.update(
+                    (r.id, _record_from_row(r)) for r in rows if r.workspace_id == workspace_id
                 )
-                found.update((r.id, _record_from_row(r)) for r in rows)
         return found
 
     def workspace_lineage(self, workspace_id: str) -> list[tuple[LineageRow, datetime]]:
@@ -1935,9 +1930,19 @@ class Store:
                 rows: Iterable[sa.Row[Any]] = conn.execute(query)
                 out.update((r.unit_id, _needs_from_row(r)) for r in rows)
             else:
+                # By primary key alone: beside `workspace_id = ?` SQLite's planner takes the
+                # workspace's index for a long IN list and scans every reading of the
+                # workspace per chunk (quadratic: a million-unit first run stalled on it).
+                by_id = sa.select(unit_needs).where(
+                    *(() if analyzer is None else (unit_needs.c.analyzer == analyzer,))
+                )
                 for chunk in _chunks(list(unit_ids)):
-                    rows = conn.execute(query.where(unit_needs.c.unit_id.in_(chunk)))
-                    out.update((r.unit_id, _needs_from_row(r)) for r in rows)
+                    rows = conn.execute(by_id.where(unit_needs.c.unit_id.in_(chunk)))
+                    out.update(
+                        (r.unit_id, _needs_from_row(r))
+                        for r in rows
+                        if r.workspace_id == workspace_id
+                    )
         return out
 
     def unit_ids_with_needs(self, workspace_id: str, analyzers: Collection[str]) -> set[str]:
@@ -2026,17 +2031,17 @@ class Store:
         self, workspace_id: str, record_ids: Iterable[str] | None = None
     ) -> dict[str, dict[str, Any]]:
         """record id -> metadata (rating, product, channel, tags, ...), for needs profiles."""
-        query = sa.select(records.c.id, records.c.meta).where(
-            records.c.workspace_id == workspace_id
-        )
+        query = sa.select(records.c.id, records.c.workspace_id, records.c.meta)
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             if record_ids is None:
-                out.update((r.id, r.meta or {}) for r in conn.execute(query))
+                rows = conn.execute(query.where(records.c.workspace_id == workspace_id))
+                out.update((r.id, r.meta or {}) for r in rows)
             else:
+                # By primary key alone, the workspace checked here (see `unit_needs`).
                 for chunk in _chunks(list(set(record_ids))):
                     rows = conn.execute(query.where(records.c.id.in_(chunk)))
-                    out.update((r.id, r.meta or {}) for r in rows)
+                    out.update((r.id, r.meta or {}) for r in rows if r.workspace_id == workspace_id)
         return out
 
     def ping(self, wait_s: float = 1.0) -> None:
