@@ -1441,7 +1441,7 @@ class NeedsReader:
     there). The unread units are cut into batches of `batch_size`; the reader claims them one
     at a time from a shared counter and stores each through a connection of its own, as
     `analyze_units` does. When the run has described its themes it claims batches too
-    (`finish`) until none is left, then waits for the reader's last one; its needs step's
+    (`share`) until none is left, then waits for the reader's last one; its needs step's
     `analyze_units` finds every reading stored. A reader that fails or is stopped costs time,
     never a result: what it left unread is read by the run, and readings are the same in
     either process.

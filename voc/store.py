@@ -1933,9 +1933,9 @@ class Store:
                 # By primary key alone: beside `workspace_id = ?` SQLite's planner takes the
                 # workspace's index for a long IN list and scans every reading of the
                 # workspace per chunk (quadratic: a million-unit first run stalled on it).
-                by_id = sa.select(unit_needs).where(
-                    *(() if analyzer is None else (unit_needs.c.analyzer == analyzer,))
-                )
+                by_id = sa.select(unit_needs)
+                if analyzer is not None:
+                    by_id = by_id.where(unit_needs.c.analyzer == analyzer)
                 for chunk in _chunks(list(unit_ids)):
                     rows = conn.execute(by_id.where(unit_needs.c.unit_id.in_(chunk)))
                     out.update(
