@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from voc.embed import CachedEmbedder, Embedder, load_embedder, load_manifest
-from voc.errors import ModelUnavailableError
+from voc.errors import InputError, ModelUnavailableError
+from voc.ids import text_hash
 from voc.store import Store
 
 PAIRS = [
@@ -100,3 +102,34 @@ def test_cache_embeds_only_text_it_has_not_seen(use: Embedder, store: Store) -> 
     # cached as float16: each coordinate within half a float16 step of the model's own
     np.testing.assert_allclose(again[1], use.encode(["新的问题：无法绑卡。"])[0], atol=5e-4)
     assert len(store.cached_vectors(use.model_id, [])) == 0
+
+
+@pytest.mark.slow
+def test_stored_texts_are_embedded_by_hash_fetching_only_the_ones_not_cached(
+    use: Embedder, store: Store
+) -> None:
+    texts = [
+        "退款一直没到账。",
+        "The app keeps freezing.",
+        "退款一直没到账。",
+        "新的问题：无法绑卡。",
+    ]
+    hashes = [text_hash(t) for t in texts]
+    by_hash = dict(zip(hashes, texts, strict=True))
+    CachedEmbedder(use, store).encode(texts[:2])
+    asked: list[list[str]] = []
+
+    def fetch(wanted: Sequence[str]) -> dict[str, str]:
+        asked.append(list(wanted))
+        return {h: by_hash[h] for h in wanted}
+
+    cached = CachedEmbedder(use, store)
+    vectors = cached.encode_stored(hashes, fetch)
+    assert asked == [[hashes[3]]]
+    assert (cached.hits, cached.misses) == (3, 1)
+    assert vectors.dtype == np.float16
+    np.testing.assert_array_equal(
+        vectors.astype(np.float32), CachedEmbedder(use, store).encode(texts)
+    )
+    with pytest.raises(InputError, match="the texts of 1 units are no longer stored"):
+        CachedEmbedder(use, store).encode_stored([text_hash("gone")], lambda wanted: {})

@@ -6,7 +6,7 @@ two CPUs started once for the module, with the real use-m3 embedder on the demo 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from tests.backends import Backend
 from voc.cluster import ThemeClusterer
 from voc.embed import CachedEmbedder, Embedder, load_embedder
 from voc.engine import LocalEngine, make_engine
+from voc.ids import text_hash
 from voc.pipeline import Ingestor, recluster
 from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import Store
@@ -84,17 +85,30 @@ def test_ray_embeds_the_same_vectors_and_caches_them(
     assert 100 < len(texts) < 1000
     local = LocalEngine().embed(texts, CachedEmbedder(embedder, stores["local"][0]))
     calls: list[tuple[str, int, int]] = []
-    cached = CachedEmbedder(embedder, stores["ray"][0])
-    vectors = RayEngine().embed(texts, cached, lambda *call: calls.append(call))
+    store = stores["ray"][0]
+    cached = CachedEmbedder(embedder, store)
+    fetched: list[str] = []
+
+    def fetch(hashes: Sequence[str]) -> dict[str, str]:
+        fetched.extend(hashes)
+        return store.norm_texts_by_hash("w", hashes)
+
+    # As a re-cluster embeds: by the units' text hashes, fetching only the texts not cached.
+    hashes = [text_hash(t) for t in texts]
+    vectors = RayEngine().embed_stored(hashes, cached, fetch, lambda *call: calls.append(call))
+    assert sorted(fetched) == sorted(set(hashes))
 
     assert vectors.dtype == np.float16 and vectors.shape == local.shape
     assert _within_one_ulp(vectors, local)
     assert calls[-1] == ("embed", len(texts), len(texts))
     assert cached.misses == len(set(texts)) and cached.hits == len(texts) - cached.misses
     # What Ray embedded is in the driver's cache, row for row: a second run embeds nothing.
-    again = CachedEmbedder(embedder, stores["ray"][0])
+    again = CachedEmbedder(embedder, store)
     assert np.array_equal(RayEngine().embed(texts, again), vectors)
     assert again.misses == 0
+    fetched.clear()
+    assert np.array_equal(RayEngine().embed_stored(hashes, again, fetch), vectors)
+    assert fetched == []
     # A plain embedder (no cache) is embedded on Ray too.
     plain = RayEngine(batch_size=16).embed(texts[:40], embedder)
     assert plain.dtype == np.float16 and _within_one_ulp(plain, local[:40])

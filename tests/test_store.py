@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from voc.ids import text_hash
 from voc.jobs import Stopped
 from voc.store import (
     LiveAssignment,
@@ -105,6 +107,42 @@ def test_units_come_back_as_written_sharing_what_repeats(store: Store) -> None:
     assert second.norm_text is second.text and first.norm_text is not first.text
     assert second.record_id is first.record_id and second.source is first.source
     assert second.created_at is first.created_at and second.speaker is first.speaker
+
+
+def test_unit_refs_hold_no_text_and_texts_are_fetched_by_id_or_hash_in_the_workspace(
+    store: Store,
+) -> None:
+    store.ensure_workspace("test")
+    store.ensure_workspace("other")
+    record, written = _two_unit_record()
+    store.write_batch("test", "ticket", None, [record], written, [])
+    theirs = dataclasses.replace(record, id="r9", workspace_id="other")
+    store.write_batch(
+        "other",
+        "ticket",
+        None,
+        [theirs],
+        [dataclasses.replace(written[0], id="r9:0", record_id="r9", workspace_id="other")],
+        [],
+    )
+    written = list(store.iter_units("test"))
+    first, second = refs = list(store.iter_unit_refs("test"))
+    assert [(r.id, r.record_id, r.lang, r.source, r.created_at) for r in refs] == [
+        (u.id, u.record_id, u.lang, "ticket", record.created_at) for u in written
+    ]
+    assert not hasattr(first, "text") and not hasattr(first, "norm_text")
+    assert [r.text_hash for r in refs] == [text_hash(u.norm_text) for u in written]
+    assert second.record_id is first.record_id and second.created_at is first.created_at
+    assert store.units_by_id("test", ["r1:1", "r9:0", "nope"]) == {"r1:1": written[1]}
+    assert store.norm_texts("test", ["r1:0", "r1:1", "r9:0"]) == {
+        "r1:0": "提现一直没到账。",
+        "r1:1": written[1].norm_text,
+    }
+    # r9:0 has the same text as r1:0, in another workspace: found once, for this one only.
+    assert store.norm_texts_by_hash("test", [first.text_hash, "0" * 32]) == {
+        first.text_hash: "提现一直没到账。"
+    }
+    assert store.norm_texts_by_hash("nobody", [first.text_hash]) == {}
 
 
 def test_rejects_are_stored_with_file_line_and_reason(store: Store) -> None:

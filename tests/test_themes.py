@@ -10,7 +10,7 @@ import pytest
 
 from voc.cli import DEMO_SOURCES
 from voc.embed import load_embedder
-from voc.pipeline import Ingestor
+from voc.pipeline import Ingestor, StoredTexts
 from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import Store
 from voc.themes import ctfidf_keywords, describe_themes, key_phrase, select_quotes
@@ -138,6 +138,12 @@ def test_demo_themes_have_clean_bilingual_labels_and_exact_quotes(
             assert records[quote.record_id].text[quote.start : quote.end] == quote.text
     by_gold = {names[t.label]: t for t in themes}
     assert "验证码" in dict(by_gold["sms_code"].keywords["zh"])
+    # Held without text, as a re-cluster holds them: the same descriptions, fetching only the
+    # quote candidates and the texts of units with tokens.
+    refs = list(store.iter_unit_refs("demo"))
+    assert [r.id for r in refs] == [u.id for u in units]
+    texts = StoredTexts(store, "demo", refs)
+    assert describe_themes(refs, tokens, vectors, labels, texts=texts) == themes
     assert "refund" in dict(by_gold["refund"].keywords["en"])
     assert "人脸识别" in dict(by_gold["face_verification"].keywords["zh"])
 

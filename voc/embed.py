@@ -17,7 +17,7 @@ import hashlib
 import importlib
 import os
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,12 +27,16 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from voc.errors import ConfigError, ModelUnavailableError
+from voc.errors import ConfigError, InputError, ModelUnavailableError
 from voc.ids import text_hash
 from voc.settings import MODELS_DIR
 from voc.store import Store
 
 MANIFEST_PATH = MODELS_DIR / "manifest.toml"
+
+TextsByHash = Callable[[Sequence[str]], Mapping[str, str]]
+"""Fetches texts by their `voc.ids.text_hash` (`Store.norm_texts_by_hash` for a workspace);
+a hash it does not know is left out."""
 
 
 @runtime_checkable
@@ -235,12 +239,11 @@ class CachedEmbedder:
         self.hits = 0
         self.misses = 0
 
-    def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
-        """(vectors, missing): float16 rows for the cached texts (zeros elsewhere) and, for
-        each text not cached, its hash -> the rows that hold it."""
-        hashes = [text_hash(t) for t in texts]
+    def lookup(self, hashes: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
+        """(vectors, missing) for texts by their `voc.ids.text_hash`: float16 rows for the
+        cached ones (zeros elsewhere) and, for each hash not cached, the rows that hold it."""
         cached = self.store.cached_vectors(self.model_id, set(hashes))
-        out = np.zeros((len(texts), self.dim), dtype=np.float16)
+        out = np.zeros((len(hashes), self.dim), dtype=np.float16)
         missing: dict[str, list[int]] = {}
         for i, h in enumerate(hashes):
             vector = cached.get(h)
@@ -249,7 +252,7 @@ class CachedEmbedder:
             else:
                 out[i] = vector
         self.misses += len(missing)
-        self.hits += len(texts) - len(missing)
+        self.hits += len(hashes) - len(missing)
         return out, missing
 
     def remember(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
@@ -259,13 +262,37 @@ class CachedEmbedder:
             self.model_id, self.dim, {h: v.tobytes() for h, v in zip(hashes, half, strict=True)}
         )
 
+    def _fill(self, out: np.ndarray, missing: dict[str, list[int]], texts: Sequence[str]) -> None:
+        """Embed `texts` (one per missing hash, in order), cache them, fill their rows."""
+        fresh = self.embedder.encode(list(texts))
+        self.remember(list(missing), fresh)
+        half = np.asarray(fresh, dtype=np.float16)
+        for rows, v in zip(missing.values(), half, strict=True):
+            out[rows] = v
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        out, missing = self.lookup(texts)
+        out, missing = self.lookup([text_hash(t) for t in texts])
         if missing:
-            first = [texts[rows[0]] for rows in missing.values()]
-            fresh = self.embedder.encode(first)
-            self.remember(list(missing), fresh)
-            half = np.asarray(fresh, dtype=np.float16)
-            for rows, v in zip(missing.values(), half, strict=True):
-                out[rows] = v
+            self._fill(out, missing, [texts[rows[0]] for rows in missing.values()])
         return out.astype(np.float32)
+
+    def encode_stored(self, hashes: Sequence[str], texts: TextsByHash) -> np.ndarray:
+        """float16 vectors of stored units' texts, by their hashes: the cached ones read, the
+        others' texts fetched with `texts` (hash -> text) and embedded. Only text the cache
+        has not seen is ever held."""
+        out, missing = self.lookup(hashes)
+        if missing:
+            self._fill(out, missing, fetch_texts(texts, list(missing)))
+        return out
+
+
+def fetch_texts(texts: TextsByHash, hashes: Sequence[str]) -> list[str]:
+    """The texts of `hashes`, in order; a clear error when one is no longer stored."""
+    found = texts(hashes)
+    lost = sum(h not in found for h in hashes)
+    if lost:
+        raise InputError(
+            f"the texts of {lost} units are no longer stored (deleted while the run embedded "
+            "them?); run the re-cluster again"
+        )
+    return [found[h] for h in hashes]

@@ -18,7 +18,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from voc.cluster import ThemeClusterer
-    from voc.embed import Embedder
+    from voc.embed import CachedEmbedder, Embedder, TextsByHash
     from voc.settings import VocSettings
 
 StepCallback = Callable[[str, int, int], None]
@@ -42,6 +42,18 @@ class Engine(Protocol):
         """(len(texts), dim) L2-normalised vectors, in order; float16 (compact; see
         docs/scaling.md for the measured loss). `embedder` is normally a
         voc.embed.CachedEmbedder, so cached texts are not embedded again."""
+        ...
+
+    def embed_stored(
+        self,
+        hashes: Sequence[str],
+        embedder: CachedEmbedder,
+        texts: TextsByHash,
+        progress: StepCallback | None = None,
+    ) -> np.ndarray:
+        """As `embed`, for stored units by their text hashes: cached vectors are read, and
+        only the texts the cache misses are fetched (`texts`) and embedded, so a re-run holds
+        no text at all."""
         ...
 
     def assign(
@@ -70,6 +82,21 @@ class LocalEngine:
             vectors[start : start + len(batch)] = embedder.encode(list(batch))
             if progress:
                 progress("embed", start + len(batch), len(texts))
+        return vectors
+
+    def embed_stored(
+        self,
+        hashes: Sequence[str],
+        embedder: CachedEmbedder,
+        texts: TextsByHash,
+        progress: StepCallback | None = None,
+    ) -> np.ndarray:
+        vectors = np.empty((len(hashes), embedder.dim), dtype=np.float16)
+        for start in range(0, len(hashes), EMBED_BATCH):
+            batch = hashes[start : start + EMBED_BATCH]
+            vectors[start : start + len(batch)] = embedder.encode_stored(batch, texts)
+            if progress:
+                progress("embed", start + len(batch), len(hashes))
         return vectors
 
     def assign(

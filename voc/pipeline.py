@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import gc
 import hashlib
 import io
@@ -95,7 +96,13 @@ from voc.store import (
     Store,
     StoredCuration,
 )
-from voc.themes import ThemeDescription, describe_themes, select_quotes
+from voc.themes import (
+    HeldTexts,
+    ThemeDescription,
+    UnitTexts,
+    describe_themes,
+    theme_quotes,
+)
 from voc.tokenize import Tokenizer
 from voc.trends import (
     Alert,
@@ -116,6 +123,7 @@ from voc.types import (
     Run,
     Theme,
     Turn,
+    UnitRef,
 )
 
 log = logging.getLogger("voc.pipeline")
@@ -821,7 +829,7 @@ def _recluster(
     reader: NeedsReader | None = None
     try:
         clock = time.perf_counter()
-        units = list(store.iter_units(workspace_id))
+        units = list(store.iter_unit_refs(workspace_id))
         if len(units) < MIN_ROWS:
             raise InputError(
                 f"workspace {workspace_id!r} has {len(units)} feedback units; at least "
@@ -831,7 +839,12 @@ def _recluster(
 
         clock = time.perf_counter()
         cached = CachedEmbedder(embedder, store)
-        vectors = engine.embed([u.norm_text for u in units], cached, progress)
+        vectors = engine.embed_stored(
+            [u.text_hash for u in units],
+            cached,
+            functools.partial(store.norm_texts_by_hash, workspace_id),
+            progress,
+        )
         timings["embed"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -864,10 +877,12 @@ def _recluster(
         timings["assign"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        tokens = theme_tokens(Tokenizer.shared(settings), units, labels)
+        texts = StoredTexts(store, workspace_id, units)
+        tokens = theme_tokens(Tokenizer.shared(settings), units, labels, texts=texts)
         built = _build_themes(
-            run, units, tokens, vectors, clusterer, labels, confidence, store, previous
+            run, units, tokens, vectors, clusterer, labels, confidence, store, previous, texts
         )
+        del texts
         timings["describe"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -938,14 +953,16 @@ def _hash_keys(unit_ids: Sequence[str]) -> np.ndarray:
 
 def theme_tokens(
     tokenizer: Tokenizer,
-    units: Sequence[FeedbackUnit],
+    units: Sequence[FeedbackUnit] | Sequence[UnitRef],
     labels: np.ndarray,
     cap: int = DESCRIBE_UNITS,
-) -> list[list[str]]:
+    texts: UnitTexts | None = None,
+) -> list[Sequence[str]]:
     """Tokens of the units that describe their themes: every unit of a theme of at most `cap`
     units, and the `cap` whose ids hash lowest of a larger one (the same units every run
     while the theme holds them); no tokens for the others and for units without a theme,
-    which take no part in keywords."""
+    which take no part in keywords. Only the describing units' texts are read (`texts`,
+    for units held without text)."""
     keys = _hash_keys([u.id for u in units])
     rows: list[int] = []
     for label in np.unique(labels[labels >= 0]):
@@ -954,11 +971,47 @@ def theme_tokens(
             members = members[np.argsort(keys[members], kind="stable")[:cap]]
         rows.extend(members.tolist())
     rows.sort()
-    tokens: list[list[str]] = [[] for _ in units]
-    read = tokenizer.tokens_many([(units[i].norm_text, units[i].lang) for i in rows])
+    none: tuple[str, ...] = ()
+    tokens: list[Sequence[str]] = [none] * len(units)
+    norm = (texts or HeldTexts(units)).norm_texts(rows)  # type: ignore[arg-type]
+    read = tokenizer.tokens_many([(t, units[i].lang) for i, t in zip(rows, norm, strict=True)])
     for i, toks in zip(rows, read, strict=True):
         tokens[i] = toks
     return tokens
+
+
+class StoredTexts:
+    """`UnitTexts` of a run's units held without text: fetched from the store by id, the
+    normalised texts kept once read (the describing units': keywords and names of the
+    children, the parents and curated themes read the same ones)."""
+
+    def __init__(self, store: Store, workspace_id: str, units: Sequence[UnitRef]) -> None:
+        self.store = store
+        self.workspace_id = workspace_id
+        self.refs = units
+        self._norm: dict[int, str] = {}
+
+    def norm_texts(self, rows: Sequence[int]) -> list[str]:
+        unread = [i for i in rows if i not in self._norm]
+        if unread:
+            found = self.store.norm_texts(self.workspace_id, [self.refs[i].id for i in unread])
+            for i in unread:
+                self._norm[i] = _stored(found, self.refs[i].id)
+        return [self._norm[i] for i in rows]
+
+    def units(self, rows: Sequence[int]) -> list[FeedbackUnit]:
+        found = self.store.units_by_id(self.workspace_id, [self.refs[i].id for i in rows])
+        return [_stored(found, self.refs[i].id) for i in rows]
+
+
+def _stored(found: abc.Mapping[str, Any], unit_id: str) -> Any:
+    try:
+        return found[unit_id]
+    except KeyError:
+        raise InputError(
+            f"unit {unit_id} is no longer stored (its record was deleted while the run read "
+            "it?); run the re-cluster again"
+        ) from None
 
 
 def fit_sample(unit_ids: Sequence[str], size: int) -> np.ndarray:
@@ -1058,7 +1111,7 @@ def _lineage_rows(run_id: str, level: int, events: Iterable[LineageEvent]) -> li
 
 
 def _previous_themes(
-    store: Store, previous: Run | None, units: Sequence[FeedbackUnit]
+    store: Store, previous: Run | None, units: Sequence[UnitRef]
 ) -> np.ndarray | None:
     """Each unit's matched theme in the previous run as 0..k-1 (-1 new or unassigned); they
     vote in this run's consensus so that a week of new feedback re-cuts only the themes it
@@ -1072,7 +1125,7 @@ def _previous_themes(
 
 def _build_themes(
     run: Run,
-    units: Sequence[FeedbackUnit],
+    units: Sequence[UnitRef],
     tokens: Sequence[Sequence[str]],
     vectors: np.ndarray,
     clusterer: ThemeClusterer,
@@ -1080,6 +1133,7 @@ def _build_themes(
     confidences: np.ndarray,
     store: Store,
     previous: Run | None,
+    texts: UnitTexts,
 ) -> _Built:
     """Match the clusters to the previous run's, re-apply curations, and describe what is
     served.
@@ -1112,7 +1166,7 @@ def _build_themes(
             parent_members.setdefault(c.parent_id, set()).update(members.get(c.theme_id, ()))
     unit_ids = [u.id for u in units]
 
-    children = describe_themes(units, tokens, vectors, labels, n_quotes=0)
+    children = describe_themes(units, tokens, vectors, labels, n_quotes=0, texts=texts)
     described = {d.label: d for d in children}
     child_units: dict[int, set[str]] = {}
     for uid, lb in zip(unit_ids, labels, strict=True):
@@ -1143,7 +1197,7 @@ def _build_themes(
             for lb in labels
         ]
     )
-    parents = describe_themes(units, tokens, vectors, parent_labels)
+    parents = describe_themes(units, tokens, vectors, parent_labels, texts=texts)
     parent_units: dict[int, set[str]] = {}
     for uid, lb in zip(unit_ids, parent_labels, strict=True):
         if lb >= 0:
@@ -1226,6 +1280,7 @@ def _build_themes(
         parent_themes,
         confidence,
         clusterer.lang_means_,
+        texts,
         known={frozenset(child_units[d.label]): d for d in children},
     )
     events = _lineage_rows(run.run_id, 0, curated.events) + _lineage_rows(
@@ -1248,7 +1303,7 @@ def _build_themes(
 
 def serve_themes(
     run: Run,
-    units: Sequence[FeedbackUnit],
+    units: Sequence[FeedbackUnit] | Sequence[UnitRef],
     tokens: Sequence[Sequence[str]],
     vectors: np.ndarray,
     results: Sequence[ThemeResult],
@@ -1257,6 +1312,7 @@ def serve_themes(
     parent_themes: Sequence[Theme],
     confidence: dict[str, float],
     lang_means: dict[str, np.ndarray],
+    texts: UnitTexts | None = None,
     known: abc.Mapping[frozenset[str], ThemeDescription] | None = None,
 ) -> tuple[list[Theme], list[tuple[str, str | None, float]]]:
     """The themes users see: one per curated result, described from its own units (a merged
@@ -1270,8 +1326,10 @@ def serve_themes(
 
     `known` holds the descriptions (without quotes) of the clusters the run found, by their
     units: when the served themes are exactly those clusters (no curation moved a unit), their
-    keywords and names are those and only the quotes are chosen here.
+    keywords and names are those and only the quotes are chosen here. Units held without
+    text come with their `texts`.
     """
+    held = texts or HeldTexts(units)  # type: ignore[arg-type]
     by_id = {c.theme_id: c for c in clusters}
     index = {u.id: i for i, u in enumerate(units)}
     served_label = np.full(len(units), -1, dtype=np.int64)
@@ -1286,11 +1344,12 @@ def serve_themes(
             described[k] = dataclasses.replace(
                 known[unit_set],
                 label=k,
-                quotes=select_quotes([units[i] for i in idx], vectors[idx]),
+                quotes=theme_quotes(held, idx.tolist(), vectors[idx]),
             )
     else:
         described = {
-            d.label: d for d in describe_themes(units, tokens, vectors, served_label.tolist())
+            d.label: d
+            for d in describe_themes(units, tokens, vectors, served_label.tolist(), texts=held)
         }
     out: list[Theme] = []
     for k, result in enumerate(results):
@@ -1371,7 +1430,7 @@ def needs_params(settings: VocSettings) -> NeedsParams:
 def analyze_units(
     store: Store,
     workspace_id: str,
-    units: Sequence[FeedbackUnit],
+    units: Sequence[FeedbackUnit] | Sequence[UnitRef],
     analyzer: NeedsAnalyzer | None = None,
     model: NeedsModel | None | Literal["default"] = "default",
     records: abc.Mapping[str, abc.Mapping[str, Any]] | None = None,
@@ -1382,7 +1441,8 @@ def analyze_units(
     unit's embedding by the model's embedder is cached) and stored, so a re-run reads only new
     or changed units. A unit read by the lexicon alone is stored under the lexicon's version
     and read again once its embedding is there. `records` is the records' metadata when the
-    caller has already read it. Units are read and stored `batch_size` at a time."""
+    caller has already read it. Units are read and stored `batch_size` at a time; units held
+    without text (`UnitRef`) have theirs fetched a batch at a time."""
     a = analyzer or default_analyzer()
     m = default_model() if model == "default" else model
     full = needs_version(a, m)
@@ -1399,21 +1459,24 @@ def analyze_units(
     # nothing.
     for start in range(0, len(missing), batch_size):
         batch = missing[start : start + batch_size]
+        norm = _norm_texts(store, workspace_id, batch)
+        hashes = [u.text_hash if isinstance(u, UnitRef) else text_hash(u.norm_text) for u in batch]
         fresh = {
-            u.id: a.analyze(u.norm_text, meta.get(u.record_id), normalized=True) for u in batch
+            u.id: a.analyze(text, meta.get(u.record_id), normalized=True)
+            for u, text in zip(batch, norm, strict=True)
         }
         if m is not None:
-            cached = store.cached_vectors(m.embedder_id, {text_hash(u.norm_text) for u in batch})
-            ready = [u for u in batch if text_hash(u.norm_text) in cached]
+            cached = store.cached_vectors(m.embedder_id, set(hashes))
+            ready = [k for k, h in enumerate(hashes) if h in cached]
             if ready:
-                vectors = np.vstack([cached[text_hash(u.norm_text)] for u in ready])
+                vectors = np.vstack([cached[hashes[k]] for k in ready])
                 del cached
                 got = m.refine(
-                    [fresh[u.id] for u in ready],
-                    [u.norm_text for u in ready],
+                    [fresh[batch[k].id] for k in ready],
+                    [norm[k] for k in ready],
                     vectors.astype(np.float32),
                 )
-                refined = {u.id: n for u, n in zip(ready, got, strict=True)}
+                refined = {batch[k].id: n for k, n in zip(ready, got, strict=True)}
                 store.save_unit_needs(workspace_id, full, refined)
                 fresh.update(refined)
                 have.update(refined)
@@ -1421,6 +1484,15 @@ def analyze_units(
         store.save_unit_needs(workspace_id, a.version, plain)
         have.update(plain)
     return have
+
+
+def _norm_texts(
+    store: Store, workspace_id: str, units: Sequence[FeedbackUnit] | Sequence[UnitRef]
+) -> list[str]:
+    """The units' normalised texts: their own, or fetched for units held without text."""
+    refs = [u.id for u in units if isinstance(u, UnitRef)]
+    found = store.norm_texts(workspace_id, refs) if refs else {}
+    return [_stored(found, u.id) if isinstance(u, UnitRef) else u.norm_text for u in units]
 
 
 def needs_version(analyzer: NeedsAnalyzer, model: NeedsModel | None) -> str:
@@ -1466,7 +1538,7 @@ class NeedsReader:
         store: Store,
         workspace_id: str,
         versions: Collection[str],
-        batches: Sequence[Sequence[FeedbackUnit]] = (),
+        batches: Sequence[Sequence[FeedbackUnit] | Sequence[UnitRef]] = (),
         claimed: Any = None,
     ) -> None:
         self.process = process
@@ -1483,7 +1555,7 @@ class NeedsReader:
         store: Store,
         settings: VocSettings,
         workspace_id: str,
-        units: Sequence[FeedbackUnit],
+        units: Sequence[FeedbackUnit] | Sequence[UnitRef],
         batch_size: int | None = None,
     ) -> NeedsReader | None:
         """Fork a reader for `units` never read, in batches of `batch_size` (the class's by
@@ -1569,7 +1641,10 @@ def _in_memory(url: str) -> bool:
 
 
 def _read_batches(
-    store: Store, workspace_id: str, batches: Sequence[Sequence[FeedbackUnit]], claimed: Any
+    store: Store,
+    workspace_id: str,
+    batches: Sequence[Sequence[FeedbackUnit] | Sequence[UnitRef]],
+    claimed: Any,
 ) -> None:
     """Claim batches from the shared counter and read them until none is left. A counter
     whose lock stays taken (its holder killed inside the few instructions it holds it) ends
@@ -1591,7 +1666,10 @@ def _read_batches(
 
 
 def _read_needs(
-    url: str, workspace_id: str, batches: Sequence[Sequence[FeedbackUnit]], claimed: Any
+    url: str,
+    workspace_id: str,
+    batches: Sequence[Sequence[FeedbackUnit] | Sequence[UnitRef]],
+    claimed: Any,
 ) -> None:
     """The reader process: default signal handling (the parent's handlers raise into its own
     run), one BLAS thread (the other core is the run's), a connection of its own."""
@@ -1615,7 +1693,7 @@ def attach_needs(
     run: Run,
     served: Sequence[Theme],
     unit_themes: Sequence[tuple[str, str | None, float]],
-    units: Sequence[FeedbackUnit],
+    units: Sequence[FeedbackUnit] | Sequence[UnitRef],
 ) -> dict[str, ThemeNeeds]:
     """Profile every served theme (a parent over its children's units) and rank level-0 and
     parent themes by priority, each level against its own; sets `Theme.needs`."""
@@ -2009,16 +2087,22 @@ def _reserve_curated(
     )
     stored = store.list_curations(run.workspace_id)
     curated = apply_curation(base, _registry_curations(stored))
-    units = [u for u in store.iter_units(run.workspace_id) if u.id in every]
-    cached = store.cached_vectors(run.model_id, {text_hash(u.norm_text) for u in units})
-    missing = [u.id for u in units if text_hash(u.norm_text) not in cached]
+    units = [u for u in store.iter_unit_refs(run.workspace_id) if u.id in every]
+    cached = store.cached_vectors(run.model_id, {u.text_hash for u in units})
+    missing = [u.id for u in units if u.text_hash not in cached]
     if missing:
         raise StoreError(
             f"the embeddings of {len(missing)} units of run {run.run_id} are no longer cached; "
             "re-cluster to apply the curation"
         )
-    vectors = np.vstack([cached[text_hash(u.norm_text)] for u in units]).astype(np.float32)
-    tokens = Tokenizer.shared(settings).tokens_many([(u.norm_text, u.lang) for u in units])
+    vectors = np.vstack([cached[u.text_hash] for u in units]).astype(np.float32)
+    del cached
+    row = {u.id: i for i, u in enumerate(units)}
+    labels = np.full(len(units), -1, dtype=np.int64)
+    for k, result in enumerate(curated.themes):
+        labels[[row[u] for u in result.unit_ids if u in row]] = k
+    texts = StoredTexts(store, run.workspace_id, units)
+    tokens = theme_tokens(Tokenizer.shared(settings), units, labels, texts=texts)
     space = store.run_space(run.run_id)
     means = (
         {k: np.frombuffer(v, dtype=np.float32) for k, v in space.lang_means.items()}
@@ -2037,6 +2121,7 @@ def _reserve_curated(
         [t for t in store.list_themes(run.run_id) if t.level == 1],
         {u: c for u, (_, c) in assigned.items()},
         means,
+        texts,
     )
     attach_needs(store, settings, run, served, unit_themes, units)
     cluster_ids = {u: cid for cid, us in members.items() for u in us}
@@ -2319,7 +2404,7 @@ def weekly_recluster(
     current = store.current_run(workspace_id)
     if current is not None and not force:
         _, covered = store.cluster_members(current.run_id)
-        if covered and covered == {u.id for u in store.iter_units(workspace_id)}:
+        if covered and covered == {u.id for u in store.iter_unit_refs(workspace_id)}:
             return run_summary(store, current, skipped=True)
     run, _ = recluster(store, settings, workspace_id, embedder, seed, None, progress)
     return run_summary(store, run)

@@ -25,10 +25,11 @@ import numpy as np
 
 from voc.engine import ASSIGN_BATCH, EMBED_BATCH, StepCallback
 from voc.errors import ConfigError
+from voc.ids import text_hash
 
 if TYPE_CHECKING:
     from voc.cluster import ThemeClusterer
-    from voc.embed import Embedder
+    from voc.embed import CachedEmbedder, Embedder, TextsByHash
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 INSTALL_HINT = "pip install 'voc[ray]'"
@@ -141,16 +142,42 @@ class RayEngine:
     ) -> np.ndarray:
         from voc.embed import CachedEmbedder
 
-        model = self._model_name(embedder)
-        total = len(texts)
         if isinstance(embedder, CachedEmbedder):
-            out, missing = embedder.lookup(texts)
-            hashes = list(missing)
+            out, missing = embedder.lookup([text_hash(t) for t in texts])
             first = [texts[rows[0]] for rows in missing.values()]
-            where = list(missing.values())
-        else:
-            out = np.zeros((total, embedder.dim), dtype=np.float16)
-            hashes, first, where = [], list(texts), [[i] for i in range(total)]
+            return self._embed_missing(out, missing, first, embedder, progress)
+        out = np.zeros((len(texts), embedder.dim), dtype=np.float16)
+        where = {str(i): [i] for i in range(len(texts))}
+        return self._embed_missing(out, where, list(texts), embedder, progress)
+
+    def embed_stored(
+        self,
+        hashes: Sequence[str],
+        embedder: CachedEmbedder,
+        texts: TextsByHash,
+        progress: StepCallback | None = None,
+    ) -> np.ndarray:
+        from voc.embed import fetch_texts
+
+        out, missing = embedder.lookup(hashes)
+        first = fetch_texts(texts, list(missing)) if missing else []
+        return self._embed_missing(out, missing, first, embedder, progress)
+
+    def _embed_missing(
+        self,
+        out: np.ndarray,
+        missing: dict[str, list[int]],
+        first: list[str],
+        embedder: Embedder,
+        progress: StepCallback | None,
+    ) -> np.ndarray:
+        """Embed `first` (one text per key of `missing`, in order) on the workers into the
+        rows `missing` names; cached under their hashes when `embedder` caches."""
+        from voc.embed import CachedEmbedder
+
+        model = self._model_name(embedder)
+        total = out.shape[0]
+        keys, where = list(missing), list(missing.values())
         done = total - sum(len(rows) for rows in where)
         if progress:
             progress("embed", done, total)
@@ -158,7 +185,7 @@ class RayEngine:
             return out
         for index, vectors in self._embed_rows(first, model, embedder.model_id):
             if isinstance(embedder, CachedEmbedder):
-                embedder.remember([hashes[i] for i in index], vectors)
+                embedder.remember([keys[i] for i in index], vectors)
             for i, v in zip(index, vectors, strict=True):
                 out[where[i]] = v
                 done += len(where[i])

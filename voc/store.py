@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from voc.errors import InputError, NotFoundError, RunInterruptedError, StoreError
 from voc.ids import text_hash
 from voc.needs import UnitNeeds
-from voc.types import FeedbackRecord, FeedbackUnit, Reject, Run, Theme, Turn
+from voc.types import FeedbackRecord, FeedbackUnit, Reject, Run, Theme, Turn, UnitRef
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -936,10 +936,10 @@ class Store:
                 yield _record_from_row(row)
 
     def iter_units(self, workspace_id: str) -> Iterator[FeedbackUnit]:
-        """Every unit of the workspace, in record order. A re-cluster holds them all at once,
-        so values that repeat from unit to unit (workspace, language, source, speaker, a
-        record's date) are one object each, and a unit whose normalised text is its text holds
-        one string, not two."""
+        """Every unit of the workspace, whole, in record order (a re-cluster holds
+        `iter_unit_refs` instead, without text). Values that repeat from unit to unit
+        (workspace, language, source, speaker, a record's date) are one object each, and a
+        unit whose normalised text is its text holds one string, not two."""
         common: dict[str, str] = {}
         last: FeedbackUnit | None = None
         with self.engine.connect() as conn:
@@ -963,6 +963,82 @@ class Store:
                 unit.speaker = common.setdefault(unit.speaker, unit.speaker)
                 last = unit
                 yield unit
+
+    def iter_unit_refs(self, workspace_id: str) -> Iterator[UnitRef]:
+        """Every unit of the workspace without its text (`UnitRef`), in record order, with
+        the values that repeat from unit to unit (workspace, language, source, a record's
+        id and date) one object each: what a re-cluster holds for every unit."""
+        common: dict[str, str] = {}
+        last: UnitRef | None = None
+        columns = (
+            units.c.id,
+            units.c.record_id,
+            units.c.workspace_id,
+            units.c.lang,
+            units.c.text_hash,
+            units.c.source,
+            units.c.created_at,
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*columns)
+                .where(units.c.workspace_id == workspace_id)
+                .order_by(units.c.record_id, units.c.idx)
+            )
+            for row in rows:
+                if last is not None and row.record_id == last.record_id:
+                    record_id, workspace, source = last.record_id, last.workspace_id, last.source
+                    created_at = last.created_at
+                else:
+                    record_id, created_at = row.record_id, row.created_at
+                    workspace = common.setdefault(row.workspace_id, row.workspace_id)
+                    source = common.setdefault(row.source, row.source)
+                last = UnitRef(
+                    id=row.id,
+                    record_id=record_id,
+                    workspace_id=workspace,
+                    lang=common.setdefault(row.lang, row.lang),  # type: ignore[arg-type]
+                    text_hash=row.text_hash,
+                    source=source,
+                    created_at=created_at,
+                )
+                yield last
+
+    def units_by_id(self, workspace_id: str, ids: Iterable[str]) -> dict[str, FeedbackUnit]:
+        """The workspace's units among `ids`, whole (with their text), by id; ids of other
+        workspaces' units or of no unit are left out."""
+        out: dict[str, FeedbackUnit] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                # By primary key, the workspace checked here (see `unit_needs`).
+                rows = conn.execute(sa.select(units).where(units.c.id.in_(chunk)))
+                out.update(
+                    (r.id, _unit_from_row(r)) for r in rows if r.workspace_id == workspace_id
+                )
+        return out
+
+    def norm_texts(self, workspace_id: str, ids: Iterable[str]) -> dict[str, str]:
+        """unit id -> normalised text, for the workspace's units among `ids`."""
+        out: dict[str, str] = {}
+        query = sa.select(units.c.id, units.c.workspace_id, units.c.norm_text)
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                rows = conn.execute(query.where(units.c.id.in_(chunk)))
+                out.update((r.id, r.norm_text) for r in rows if r.workspace_id == workspace_id)
+        return out
+
+    def norm_texts_by_hash(self, workspace_id: str, hashes: Iterable[str]) -> dict[str, str]:
+        """text hash -> normalised text, for the hashes of the workspace's units (what an
+        embedding cache miss needs to embed)."""
+        out: dict[str, str] = {}
+        query = sa.select(units.c.text_hash, units.c.workspace_id, units.c.norm_text).distinct()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(hashes)):
+                rows = conn.execute(query.where(units.c.text_hash.in_(chunk)))
+                out.update(
+                    (r.text_hash, r.norm_text) for r in rows if r.workspace_id == workspace_id
+                )
+        return out
 
     def list_rejects(self, workspace_id: str, ingest_id: str | None = None) -> list[StoredReject]:
         query = sa.select(rejects).where(rejects.c.workspace_id == workspace_id)

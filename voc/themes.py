@@ -17,13 +17,53 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 from scipy import sparse
 
-from voc.types import FeedbackUnit
+from voc.types import FeedbackUnit, UnitRef
 
 UNASSIGNED = -1
+
+QUOTE_POOL = 50
+"""Quotes are chosen among a theme's this many most central units."""
+
+
+class UnitTexts(Protocol):
+    """Where describing gets the words of the units it reads, by row: a re-cluster holds its
+    units without text (`UnitRef`) and fetches only those that describe a theme and the quote
+    candidates (voc.pipeline.StoredTexts); units held whole answer from themselves
+    (`HeldTexts`)."""
+
+    def norm_texts(self, rows: Sequence[int]) -> list[str]:
+        """The normalised text of each row."""
+        ...
+
+    def units(self, rows: Sequence[int]) -> list[FeedbackUnit]:
+        """Each row's whole unit."""
+        ...
+
+
+class HeldTexts:
+    """`UnitTexts` of units held whole."""
+
+    def __init__(self, units: Sequence[FeedbackUnit]) -> None:
+        self._units = units
+
+    def norm_texts(self, rows: Sequence[int]) -> list[str]:
+        return [self._units[i].norm_text for i in rows]
+
+    def units(self, rows: Sequence[int]) -> list[FeedbackUnit]:
+        return [self._units[i] for i in rows]
+
+
+def _held(units: Sequence[FeedbackUnit | UnitRef], texts: UnitTexts | None) -> UnitTexts:
+    if texts is not None:
+        return texts
+    if units and not isinstance(units[0], FeedbackUnit):
+        raise TypeError("units held without their text need a UnitTexts to describe them")
+    return HeldTexts(units)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +198,19 @@ def select_quotes(
     vectors: np.ndarray,
     n: int = 5,
     diversity: float = 0.3,
-    pool: int = 50,
+    pool: int = QUOTE_POOL,
+    centre: np.ndarray | None = None,
 ) -> list[Quote]:
     """Up to n quotes: the most central unit, then by maximal marginal relevance among the
     `pool` most central ones (each next quote is close to the centre and far from the quotes
     already chosen), and the newest typical unit if none of those is recent. Exact duplicates
-    of a chosen text are skipped."""
+    of a chosen text are skipped. `centre` is the theme's (the normalised mean of `vectors`
+    unless given): `theme_quotes` passes only the candidates with their theme's centre."""
     if len(units) == 0 or n == 0:
         return []
     vectors = np.asarray(vectors, dtype=np.float32)
-    centre = vectors.mean(axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    if centre is None:
+        centre = _centre(vectors)
     relevance = vectors @ centre
     candidates = list(np.argsort(-relevance, kind="stable")[:pool])
     chosen: list[int] = []
@@ -211,15 +253,39 @@ def select_quotes(
     ]
 
 
+def _centre(vectors: np.ndarray) -> np.ndarray:
+    centre = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    return centre / max(float(np.linalg.norm(centre)), 1e-12)
+
+
+def theme_quotes(
+    texts: UnitTexts, rows: Sequence[int], vectors: np.ndarray, n: int = 5
+) -> list[Quote]:
+    """`select_quotes` for the theme of units `rows` (`vectors` theirs), fetching only its
+    `QUOTE_POOL` most central units: the quotes are the same as from all of them."""
+    if len(rows) == 0 or n == 0:
+        return []
+    vectors = np.asarray(vectors, dtype=np.float32)
+    centre = _centre(vectors)
+    # In row order, so that ties among the candidates fall as they would among all units.
+    candidates = np.sort(np.argsort(-(vectors @ centre), kind="stable")[:QUOTE_POOL])
+    units = texts.units([rows[i] for i in candidates])
+    return select_quotes(units, vectors[candidates], n, centre=centre)
+
+
 def describe_themes(
-    units: Sequence[FeedbackUnit],
+    units: Sequence[FeedbackUnit] | Sequence[UnitRef],
     tokens: Sequence[Sequence[str]],
     vectors: np.ndarray,
     labels: Sequence[int],
     top_n: int = 10,
     n_quotes: int = 5,
+    texts: UnitTexts | None = None,
 ) -> list[ThemeDescription]:
-    """Keywords, names and quotes for every theme, largest theme first."""
+    """Keywords, names and quotes for every theme, largest theme first. Units held without
+    text (`UnitRef`) come with `texts`, which is asked only for the units with tokens (those
+    that describe a theme, see voc.pipeline.theme_tokens) and the quote candidates."""
+    held = _held(units, texts)
     langs = [u.lang for u in units]
     keywords = ctfidf_keywords(tokens, labels, langs, top_n)
     members: dict[int, list[int]] = defaultdict(list)
@@ -229,15 +295,18 @@ def describe_themes(
     described = []
     for label, idx in members.items():
         theme_keywords = keywords.get(label, {})
-        names = {
-            lang: key_phrase(
-                [tokens[i] for i in idx if langs[i] == lang],
+        names = {}
+        for lang in theme_keywords:
+            rows = [i for i in idx if langs[i] == lang]
+            # Units without tokens take no part in a phrase: their text is not needed.
+            read = [i for i in rows if tokens[i]]
+            text_of = dict(zip(read, held.norm_texts(read), strict=True))
+            names[lang] = key_phrase(
+                [tokens[i] for i in rows],
                 theme_keywords[lang],
                 lang,
-                [units[i].norm_text for i in idx if langs[i] == lang],
+                [text_of.get(i, "") for i in rows],
             )
-            for lang in theme_keywords
-        }
         described.append(
             ThemeDescription(
                 label=label,
@@ -245,7 +314,7 @@ def describe_themes(
                 langs=dict(Counter(langs[i] for i in idx)),
                 keywords=theme_keywords,
                 names=names,
-                quotes=select_quotes([units[i] for i in idx], vectors[idx], n_quotes),
+                quotes=theme_quotes(held, idx, vectors[idx], n_quotes),
             )
         )
     described.sort(key=lambda d: (-d.size, d.label))

@@ -114,6 +114,23 @@ class FeedbackUnit:
 
 
 @dataclass(slots=True)
+class UnitRef:
+    """A stored `FeedbackUnit` without its text: what a re-cluster holds for every unit, so
+    that its memory grows with the number of units and the vectors kept, not with how much
+    customers wrote. `text_hash` keys the embedding cache; a step that needs the words (the
+    units describing a theme, quote candidates, units whose needs are unread) fetches them
+    from the store by id, a bounded batch at a time."""
+
+    id: str
+    record_id: str
+    workspace_id: str
+    lang: Lang
+    text_hash: str
+    source: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
 class Run:
     """One clustering of a workspace, with everything needed to reproduce it."""
 
