@@ -516,8 +516,16 @@ class CurationRecord(BaseModel):
     target_id: str | None = Field(None, examples=[None])
     unit_ids: list[str] = Field(..., examples=[[]])
     created_at: datetime
-    created_by: str = Field(..., examples=["3f9a1c2b7d40"])
+    created_by: str = Field(
+        ...,
+        examples=["3f9a1c2b7d40"],
+        description="The API key id that made it, `cli`, or `voc:converged` for a merge voc "
+        "made when two themes' content converged.",
+    )
     active: bool = Field(..., examples=[True])
+    reason: str | None = Field(
+        None, examples=[None], description="Why voc made it; null for a person's curation."
+    )
 
 
 class CurationsPublic(BaseModel):

@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 
 from bench.quality import embed
 from voc.cluster import ThemeClusterer
-from voc.registry import ClusterSnapshot, ThemeSnapshot, match_runs
+from voc.registry import ClusterSnapshot, ThemeSnapshot, match_runs, merge_converged
 from voc.segment import detect_lang
 from voc.settings import CORPORA_DIR
 
@@ -93,6 +93,10 @@ def measure(
 
     t0 = time.perf_counter()
     matching = match_runs(previous, current, mint, previous_units=old_ids, current_units=ids)
+    # As the weekly run does; a week of new feedback drawn at random should converge nothing.
+    matching = merge_converged(
+        previous, current, matching, previous_units=old_ids, current_units=ids
+    )
     match_s = time.perf_counter() - t0
     counts = Counter(e.kind for e in matching.events)
     shared = frozenset(old_ids)
@@ -108,7 +112,8 @@ def measure(
         "themes_after": len(current),
         "stability": round(matching.stability, 4),
         "ceiling": round(float(overlap[rows, cols].sum()) / len(shared), 4),
-        "lineage": {k: counts.get(k, 0) for k in ("continued", "born", "died", "merged", "split")},
+        "lineage": {k: counts.get(k, 0) for k in ("continued", "born", "died", "merged", "split")}
+        | {"converged": len(matching.converged)},
         "cluster_s": round(cluster_s, 2),
         "match_s": round(match_s, 3),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,13 +13,16 @@ from voc.cluster import ThemeClusterer
 from voc.errors import ConfigError
 from voc.registry import (
     ClusterSnapshot,
+    Convergence,
     Curation,
     LineageEvent,
     Matching,
+    MatchParams,
     ThemeResult,
     ThemeSnapshot,
     apply_curation,
     match_runs,
+    merge_converged,
     pinned_ids,
 )
 
@@ -362,6 +366,155 @@ def test_split_off_onto_an_id_in_use_is_refused() -> None:
     bad = Curation("split_off", "T-0001", name="x", unit_ids=frozenset({"a1"}))
     with pytest.raises(ConfigError, match="already a theme of this run"):
         apply_curation(m, [bad])
+
+
+# -- converged content ---------------------------------------------------------------------
+# Refunds (T-0001, 40 units) and logins (T-0002, 30) stop getting feedback of their own, and a
+# new cluster of 15 units between them takes it; fees (T-0003, 20) goes on as before. The
+# previous run held 90 units and this run adds 20 (a share of 2/9): refunds were due 8.9 new
+# units, logins 6.7, fees 4.4.
+FRESH, FEES_NEW = units("new", 0, 15), units("nc", 0, 5)
+EVERY = A | B | C | FRESH | FEES_NEW
+BETWEEN, LOGINS = axis((0, 1.0), (1, 1.0)), axis((1, 1.0))
+
+
+def converging(
+    centroid: np.ndarray = BETWEEN,
+    refunds: frozenset[str] = A,
+    logins: frozenset[str] = B,
+    logins_at: np.ndarray = LOGINS,
+    **kwargs: object,
+) -> Matching:
+    previous = [PREVIOUS[0], replace(PREVIOUS[1], centroid=logins_at), PREVIOUS[2]]
+    current = [
+        cluster(0, refunds, axis((0, 1.0)), "refund"),
+        cluster(1, logins, logins_at, "login"),
+        cluster(2, C | FEES_NEW, axis((2, 1.0)), "fees"),
+        cluster(3, FRESH, centroid, "card"),
+    ]
+    every = EVERY | refunds | logins
+    m = match_runs(previous, current, minter(), current_units=every)
+    return merge_converged(previous, current, m, current_units=every, **kwargs)  # type: ignore[arg-type]
+
+
+def test_new_cluster_between_two_themes_that_stopped_is_merged_into_the_bigger() -> None:
+    m = converging()
+    assert m.converged == (
+        Convergence(
+            theme_id="T-0001",
+            other_id="T-0002",
+            cluster_id="T-0100",
+            similarity=0.7071,
+            other_similarity=0.7071,
+            apart=0.0,
+            received=(0, 0),
+            expected=(8.89, 6.67),
+            new_units=15,
+        ),
+    )
+    detail = (
+        "T-0100 has centroid cosine 0.71 with T-0001 and 0.71 with T-0002, which have 0.00 "
+        "with each other; new units this run: T-0001 0 of 8.9 expected, T-0002 0 of 6.7, "
+        "T-0100 15"
+    )
+    assert m.events == (
+        LineageEvent("continued", "T-0001", (), 1.0, 1.0),
+        LineageEvent(
+            "merged",
+            "T-0002",
+            ("T-0001",),
+            0.0,
+            0.0,
+            f"content converged with T-0001 in new theme T-0100: {detail}",
+        ),
+        LineageEvent("continued", "T-0003", (), 1.0, 1.0),
+        LineageEvent(
+            "merged",
+            "T-0100",
+            ("T-0001",),
+            0.0,
+            0.7071,
+            f"new theme T-0100 of content where T-0002 and T-0001 converged: {detail}",
+        ),
+    )
+    assert m.counts() == {"continued": 2, "merged": 2}
+    assert m.stability == 1.0
+    assert [c.theme_id for c in m.clusters] == ["T-0001", "T-0002", "T-0003", "T-0100"]
+    curated = apply_curation(m, m.converged[0].curations())
+    assert {t.theme_id: t.unit_ids for t in curated.themes} == {
+        "T-0001": A | B | FRESH,
+        "T-0003": C | FEES_NEW,
+    }
+    assert curated.events[-2:] == (
+        LineageEvent("curated", "T-0002", ("T-0001",), detail="merged into T-0001"),
+        LineageEvent("curated", "T-0100", ("T-0001",), detail="merged into T-0001"),
+    )
+
+
+def test_no_convergence_while_the_two_themes_still_get_their_new_feedback() -> None:
+    for refunds, logins in [
+        (A | units("na", 0, 9), B | units("nb", 0, 7)),
+        (A, B | units("nb", 0, 7)),
+        (A | units("na", 0, 3), B),
+    ]:
+        m = converging(refunds=refunds, logins=logins)
+        assert m.converged == ()
+        assert m.events[-1] == LineageEvent("born", "T-0100")
+
+
+def test_no_convergence_when_the_new_cluster_is_not_between_the_two_themes() -> None:
+    close = axis((0, 0.9), (1, 0.436))
+    for centroid, logins_at in [
+        (axis((0, 1.0), (3, 1.0)), LOGINS),  # near refunds only: cosine 0.71 and 0
+        (axis((0, 1.0), (1, 0.2), (3, 1.5)), LOGINS),  # 0.55 and 0.11 with logins
+        (axis((0, 1.0), (3, 1.0)), close),  # 0.71 and 0.64, but the two are 0.90 apart
+    ]:
+        m = converging(centroid, logins_at=logins_at)
+        assert m.converged == ()
+        assert m.counts() == {"continued": 3, "born": 1}
+
+
+def test_convergence_needs_enough_new_units_in_the_new_cluster() -> None:
+    assert converging(params=MatchParams(converge_min_units=16)).converged == ()
+    assert converging(params=MatchParams(converge_volume=1.0)).converged == ()
+    assert converging(params=MatchParams(converge_similarity=0.71)).converged == ()
+    assert len(converging(params=MatchParams(converge_similarity=0.7)).converged) == 1
+
+
+def test_convergence_settled_before_or_of_a_merged_away_theme_is_not_proposed() -> None:
+    assert converging(settled={frozenset(("T-0002", "T-0001"))}).converged == ()
+    merged_away = [Curation("merge", "T-0002", target_id="T-0003")]
+    assert converging(curations=merged_away).converged == ()
+    assert converging(curations=[Curation("hide", "T-0001")]).converged == ()
+
+
+def test_a_pinned_theme_keeps_its_id_when_it_converges_with_a_bigger_one() -> None:
+    [found] = converging(curations=[Curation("pin", "T-0002")]).converged
+    assert (found.theme_id, found.other_id) == ("T-0002", "T-0001")
+    both = [Curation("pin", "T-0001"), Curation("pin", "T-0002")]
+    assert converging(curations=both).converged == ()
+
+
+def test_the_target_of_earlier_merges_counts_its_merged_themes_when_sizes_are_compared() -> None:
+    earlier = [Curation("merge", "T-0003", target_id="T-0002")]  # logins now serve 50 units
+    [found] = converging(curations=earlier).converged
+    assert (found.theme_id, found.other_id) == ("T-0002", "T-0001")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"converge_similarity": 1.5},
+        {"converge_inflow": -0.1},
+        {"converge_new_share": 2.0},
+        {"converge_expected": -1.0},
+        {"converge_volume": -0.5},
+        {"converge_min_units": 0},
+    ],
+)
+def test_out_of_range_convergence_parameters_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match="match parameter converge_"):
+        MatchParams(**kwargs)  # type: ignore[arg-type]
 
 
 def test_real_clusterer_refit_on_ten_percent_more_units_keeps_every_id() -> None:

@@ -44,12 +44,12 @@ def test_migrations_create_exactly_the_schema_the_code_uses(store: Store) -> Non
     with store.connection() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert store.schema_revision() == "0009"
+    assert store.schema_revision() == "0010"
 
 
 def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     store.upgrade()
-    assert store.schema_revision() == "0009"
+    assert store.schema_revision() == "0010"
 
 
 def test_record_round_trips_with_turns_metadata_and_utc_dates(store: Store) -> None:

@@ -6,7 +6,9 @@ Every other gold sentence of each theme and week is used (all of the face-verifi
 problem that starts in week 6) to keep the run short; the complaints about marketing
 notifications stop after week 5. (Not slow withdrawals: that theme is one of the demo corpus's
 planted unstated needs, told through habits such as "I withdraw on Tuesdays to be safe", and
-its largest theme in week 5 keeps drawing habit sentences of other themes afterwards.)
+its largest theme in week 5 keeps drawing habit sentences of other themes afterwards.) From
+week 5 refunds and mall deliveries converge: their gold sentences are replaced by ones about
+both at once (tests/data/converged.csv).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -24,13 +27,27 @@ from tests.backends import Backend
 from tests.test_alerts import Receiver
 from voc.embed import load_embedder
 from voc.errors import InputError, NotFoundError
-from voc.pipeline import Ingestor, RunSummary, curate, post_run_alerts, weekly_recluster
+from voc.pipeline import (
+    CONVERGED_BY,
+    Ingestor,
+    RunSummary,
+    curate,
+    post_run_alerts,
+    undo_curation,
+    weekly_recluster,
+)
 from voc.settings import CORPORA_DIR, VocSettings
 from voc.store import LineageRow, Store, StoredCuration
 from voc.types import Theme
 
 SOURCES = {"tickets": "ticket", "calls": "call", "reviews": "review", "interviews": "interview"}
 NEW_PROBLEM, STOPPED = "face_verification", "notifications_spam"
+CONVERGING, CONVERGED = ("refund", "mall_delivery"), "refund_undelivered"
+"""From week `CONVERGES_FROM` customers stop writing about refunds and mall deliveries apart
+and write only about both at once (a parcel that never came and a refund that does not
+either): sentences written by the voc authors for this test, tests/data/converged.csv."""
+CONVERGES_FROM = 5
+CONVERGED_CSV = Path(__file__).parent / "data" / "converged.csv"
 WEEKS = 8
 CST = timezone(timedelta(hours=8))
 
@@ -57,6 +74,11 @@ class Simulation:
     curations: list[StoredCuration] = field(default_factory=list)
 
 
+def _converged_rows() -> list[dict[str, str]]:
+    with CONVERGED_CSV.open(encoding="utf-8", newline="") as f:
+        return [{**row, "theme": CONVERGED} for row in csv.DictReader(f)]
+
+
 def _items(week: int, rows: list[dict[str, str]]) -> list[dict[str, str]]:
     by_theme: dict[str, list[dict[str, str]]] = {}
     for row in rows:
@@ -64,13 +86,13 @@ def _items(week: int, rows: list[dict[str, str]]) -> list[dict[str, str]]:
             by_theme.setdefault(row["theme"], []).append(row)
     items = []
     for theme, group in sorted(by_theme.items()):
-        if theme == STOPPED and week > 5:
+        if (theme == STOPPED and week > 5) or (theme in CONVERGING and week >= CONVERGES_FROM):
             continue
-        for i, row in enumerate(group if theme == NEW_PROBLEM else group[::2]):
+        for i, row in enumerate(group if theme in (NEW_PROBLEM, CONVERGED) else group[::2]):
             day = datetime(2026, 7, 6, 10, tzinfo=CST) + timedelta(days=7 * (week - 1) + i % 5)
             items.append(
                 {
-                    "source": SOURCES[row["file"].split("/")[0]],
+                    "source": row.get("source") or SOURCES[row["file"].split("/")[0]],
                     "text": row["text"],
                     "created_at": day.isoformat(),
                 }
@@ -98,7 +120,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Simulatio
     ingestor = Ingestor(store, settings)
     embedder = load_embedder()
     with (CORPORA_DIR / "demo" / "gold.csv").open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = list(csv.DictReader(f)) + _converged_rows()
     theme_of_text = {r["text"]: r["theme"] for r in rows}
     simulation = Simulation(store, {})
     for week in range(1, WEEKS + 1):
@@ -207,10 +229,63 @@ def test_stability_and_lineage_are_reported_for_every_run(sim: Simulation) -> No
     assert merged
     for week, event in merged:
         survivor = event.other_ids[0]
-        assert (
-            survivor in sim.weeks[week].clusters and event.theme_id not in sim.weeks[week].clusters
-        )
+        assert survivor in sim.weeks[week].clusters
+        if "converged" in event.detail:
+            # Content converged: the themes are merged by a curation on top of the matching,
+            # so each keeps its matched cluster (and the new one shares no units yet).
+            assert event.theme_id not in sim.weeks[week].themes
+            assert event.overlap is not None and event.similarity is not None
+            continue
+        assert event.theme_id not in sim.weeks[week].clusters
         assert event.overlap is not None and event.overlap > 0
+
+
+def _converged(sim: Simulation) -> list[tuple[int, LineageRow]]:
+    return [
+        (week, e)
+        for week in range(2, WEEKS + 1)
+        for e in sim.weeks[week].events
+        if e.level == 0 and e.kind == "merged" and "converged" in e.detail
+    ]
+
+
+def test_two_themes_whose_content_converges_are_reported_merged(sim: Simulation) -> None:
+    refund, mall = (_plurality(sim.weeks[4], sim.gold, theme)[0] for theme in CONVERGING)
+    joined = [
+        (week, e) for week, e in _converged(sim) if {e.theme_id, e.other_ids[0]} == {refund, mall}
+    ]
+    assert joined, [(w, e.theme_id, e.other_ids, e.detail) for w, e in _converged(sim)]
+    [(week, event)] = joined
+    assert CONVERGES_FROM <= week <= 6
+    survivor, other = event.other_ids[0], event.theme_id
+    assert event.detail.startswith(f"content converged with {survivor} in new theme T-")
+    # The new theme of converged sentences is merged into the same survivor.
+    new_id = event.detail.split(" in new theme ")[1].split(":")[0]
+    [cluster_event] = [
+        e
+        for e in sim.weeks[week].events
+        if e.theme_id == new_id and e.level == 0 and e.kind != "curated"
+    ]
+    assert (cluster_event.kind, cluster_event.other_ids) == ("merged", [survivor])
+    assert new_id not in sim.weeks[week - 1].clusters
+    new_units = sim.weeks[week].clusters[new_id]
+    assert sum(sim.gold[u] == CONVERGED for u in new_units) > len(new_units) / 2
+    # From then on the two themes and the new one are served as one theme, every week.
+    for later in range(week, WEEKS + 1):
+        w = sim.weeks[later]
+        units = set().union(*(w.clusters.get(t, frozenset()) for t in (refund, mall, new_id)))
+        assert len({w.served[u] for u in units}) == 1, later
+        assert other not in w.themes and new_id not in w.themes, later
+    # Recorded as voc's own merges, with the lineage's reason, and never proposed again.
+    made = [c for c in sim.store.list_curations("acme") if c.created_by == CONVERGED_BY]
+    mine = [c for c in made if {c.theme_id, c.target_id} in ({other, survivor}, {new_id, survivor})]
+    assert [(c.kind, c.theme_id, c.target_id) for c in mine] == [
+        ("merge", other, survivor),
+        ("merge", new_id, survivor),
+    ]
+    assert mine[0].reason == event.detail and mine[1].reason == cluster_event.detail
+    later_events = [e for w, e in _converged(sim) if w > week]
+    assert not any({e.theme_id, e.other_ids[0]} == {other, survivor} for e in later_events)
 
 
 def test_a_fresh_weekly_run_posts_its_alerts_to_the_webhook_once(sim: Simulation) -> None:
@@ -269,3 +344,18 @@ def test_curating_an_unknown_theme_or_units_of_another_theme_is_refused(sim: Sim
     foreign = next(u for u, t in w.served.items() if t == b)
     with pytest.raises(InputError, match=f"a split needs unit ids of theme {a}; not in it"):
         curate(sim.store, settings, "acme", "split_off", a, "cli", name="x", unit_ids=[foreign])
+
+
+def test_a_product_manager_can_undo_a_convergence_merge(sim: Simulation) -> None:
+    """Last in the module: it changes what the current run serves."""
+    settings = VocSettings(_env_file=None)
+    first, *rest = [c for c in sim.store.list_curations("acme") if c.created_by == CONVERGED_BY]
+    assert first.kind == "merge" and first.theme_id in sim.weeks[8].clusters
+    undone, themes = undo_curation(sim.store, settings, "acme", first.id, "cli")
+    assert not undone.active and undone.reason == first.reason
+    served = {t.theme_id for t in themes if t.level == 0}
+    assert first.theme_id in served and first.target_id in served
+    assert not any(c.theme_id in served for c in rest)
+    assert [e.detail for e in sim.store.lineage(sim.weeks[8].summary.run_id)][-1] == (
+        f"undone by cli: merge (curation {first.id})"
+    )

@@ -80,6 +80,7 @@ from voc.registry import (
     ThemeSnapshot,
     apply_curation,
     match_runs,
+    merge_converged,
     pinned_ids,
 )
 from voc.segment import Segmenter, detect_lang
@@ -90,6 +91,7 @@ from voc.store import (
     Job,
     LineageRow,
     LiveAssignment,
+    NewCuration,
     RunCluster,
     RunLineage,
     RunSpace,
@@ -1081,6 +1083,20 @@ def _snapshots(
     ]
 
 
+CONVERGED_BY = "voc:converged"
+"""`created_by` of the merges voc makes when two themes' content converges (voc.registry)."""
+
+
+def _converged_pairs(stored: Iterable[StoredCuration]) -> set[frozenset[str]]:
+    """Pairs of ids a convergence joined before, applied or undone since: never proposed
+    again, so a product manager's undo sticks."""
+    return {
+        frozenset((c.theme_id, c.target_id))
+        for c in stored
+        if c.created_by == CONVERGED_BY and c.kind == "merge" and c.target_id
+    }
+
+
 def _registry_curations(stored: Sequence[StoredCuration]) -> list[Curation]:
     return [
         Curation(
@@ -1138,10 +1154,12 @@ def _build_themes(
     """Match the clusters to the previous run's, re-apply curations, and describe what is
     served.
 
-    Children are matched by units and centroids (voc.registry). Parents (groups of two or
-    more children) are matched the same way in a second call on their own snapshots, so a
-    parent keeps its id while it groups the same feedback. Ids come from the workspace's one
-    counter, so a minted id is never one used before.
+    Children are matched by units and centroids (voc.registry); two themes whose content
+    converged in this run are merged by curations voc makes itself (`CONVERGED_BY`), written
+    with the run and re-applied after every re-cluster like a product manager's. Parents
+    (groups of two or more children) are matched the same way in a second call on their own
+    snapshots, so a parent keeps its id while it groups the same feedback. Ids come from the
+    workspace's one counter, so a minted id is never one used before.
     """
     counter = [store.max_theme_number(run.workspace_id)]
 
@@ -1149,8 +1167,8 @@ def _build_themes(
         counter[0] += 1
         return f"T-{counter[0]:04d}"
 
-    stored_curations = store.list_curations(run.workspace_id)
-    curations = _registry_curations(stored_curations)
+    every_curation = store.list_curations(run.workspace_id, active_only=False)
+    curations = _registry_curations([c for c in every_curation if c.active])
     pinned = pinned_ids(curations)
     # A run made before lineage was recorded has no matched clusters: it is matched as none.
     prev_clusters = store.run_clusters(previous.run_id) if previous else []
@@ -1182,13 +1200,24 @@ def _build_themes(
         )
         for d in children
     ]
+    previous_children = _snapshots(prev_children, members, pinned)
     matching = match_runs(
-        _snapshots(prev_children, members, pinned),
+        previous_children, current, mint, previous_units=prev_units, current_units=unit_ids
+    )
+    matching = merge_converged(
+        previous_children,
         current,
-        mint,
+        matching,
         previous_units=prev_units,
         current_units=unit_ids,
+        curations=curations,
+        settled=_converged_pairs(every_curation),
     )
+    converged = [
+        NewCuration("merge", cur.theme_id, cur.target_id, CONVERGED_BY, found.reason(cur.theme_id))
+        for found in matching.converged
+        for cur in found.curations()
+    ]
 
     child_count = np.bincount(clusterer.parent_, minlength=clusterer.n_parents_)
     parent_labels = np.array(
@@ -1261,7 +1290,9 @@ def _build_themes(
         uid: child_ids[int(lb)] for uid, lb in zip(unit_ids, labels, strict=True) if lb >= 0
     }
     confidence = {uid: float(c) for uid, c in zip(unit_ids, confidences, strict=True)}
-    curated = apply_curation(matching, curations)
+    curated = apply_curation(
+        matching, curations + [cur for found in matching.converged for cur in found.curations()]
+    )
     by_id = {c.theme_id: c for c in clusters}
     parent_themes = []
     for d in parents:
@@ -1297,6 +1328,7 @@ def _build_themes(
             stability=round(matching.stability, 4) if prev_clusters else None,
             data_until=max(dates, default=None),
             hidden=frozenset(t.theme_id for t in curated.themes if t.hidden),
+            curations=converged,
         ),
     )
 

@@ -29,12 +29,53 @@ Lineage, one event per previous theme and one per minted id:
   other events name).
 * `merged`: a previous theme lost the assignment but contributes to a cluster that kept
   another id (many -> one; the largest contributor keeps its id); `other_ids` holds the
-  surviving id.
+  surviving id. Also two themes whose content converged, and the new cluster it converged
+  in (below).
 * `died`: a previous theme that contributes to no cluster.
 * `split`: a new cluster that received a contribution from a previous theme whose id went
   to another cluster (one -> many; the largest part keeps the id); it gets a minted id and
   `other_ids` holds the themes it came from, largest first.
 * `born`: a new cluster with no contributor.
+
+Converged content (`merge_converged`, after matching). When customers stop writing about
+two things apart and write about both at once, the new sentences embed between the two
+themes, nearer each other than either side, so the clusterer makes a new cluster of them and
+each old theme keeps its old units: matched alone, two themes that became one stay two, plus
+a newborn. Units cannot show the merge (the old ones stay put), so the rule reads the flow of
+new feedback instead. A cluster C with an id minted this run (`born` or `split`) converges
+previous themes A and B, both continued and served on their own (not merged away, not
+hidden, not both pinned), when all of these hold:
+
+* C is new feedback: at least `converge_new_share` (0.5) of its units and at least
+  `converge_min_units` (5) units are new in this run (absent from the previous run).
+* C sits between A and B: the centroid cosine of C with each is at least
+  `converge_similarity` (0.35) and higher than the cosine of A with B (centroids of this
+  run's clusters).
+* Their own feedback stopped: each was expected at least `converge_expected` (2) new units
+  (its size in the previous run times new units / previous run's units) and received at most
+  `converge_inflow` (0.25) of that.
+* The feedback moved to C: C's new units are at least `converge_volume` (0.5) of the new
+  units A and B missed.
+
+Each cluster converges one pair at most (the pair with the highest smaller cosine) and each
+theme joins one convergence per run. B and C are merged into A as a product manager's
+`merge` curations would (`Convergence.curations()`), which the caller records (voc.pipeline:
+`created_by` `voc:converged`, with the reason in figures) so they are re-applied after every
+re-cluster and can be undone like any curation. A is the pinned one, else the one serving
+more units (with what earlier merges put into it), else the older id; C keeps its minted id
+in the matched clusters so later runs can follow it. Lineage replaces B's `continued` and C's
+`born`/`split` with `merged` (`other_ids` (A,)), whose detail gives the cosines and inflows. A
+pair in `settled` (a convergence recorded before, active or undone) is never proposed again,
+so a product manager's undo sticks.
+
+On the 8-week demo simulation (tests/test_weekly.py), where refunds and mall deliveries
+converge from week 5: C had cosine 0.42 with the mall-delivery theme and 0.68 with a refund
+theme, which were -0.02 apart; both received 0 of 3.5 and 2.7 expected new units and C
+held 7; a week later a second refund theme followed (0.53 and 0.66, 0.25 apart; 1 of 5.5
+and 1 of 5.5 received, 5 new in C). In every other week, and in the same simulation
+without the planted change, the closest other candidate (a new cluster and two themes whose
+feedback stopped) had a smaller cosine of 0.16. Weeks of new feedback drawn at random
+(bench/stability.py) converge nothing.
 
 Names change only when the content does: a kept theme keeps its previous name unless the
 Jaccard similarity of the top `top_keywords` (10) keywords falls below `name_keep` (0.3),
@@ -103,14 +144,46 @@ class MatchParams:
     pin_bonus: float = 1.0
     top_keywords: int = 10
     name_keep: float = 0.3
+    converge_similarity: float = 0.35
+    """Centroid cosine the new cluster needs with each of the two themes: related content,
+    above what the centroids of unrelated themes score (under 0.3)."""
+    converge_inflow: float = 0.25
+    """Most of its expected new units a converging theme may still receive: its own
+    feedback has stopped, not merely slowed."""
+    converge_expected: float = 2.0
+    """Fewest new units each converging theme must have been expected to receive; below it,
+    a theme receiving none is chance, not a change."""
+    converge_new_share: float = 0.5
+    """Least share of the converged cluster's units that are new in this run: it is this
+    run's feedback, not an old theme re-cut."""
+    converge_volume: float = 0.5
+    """Least ratio of the converged cluster's new units to the new units the two themes
+    missed: the feedback moved there rather than stopping."""
+    converge_min_units: int = 5
+    """Fewest new units in the converged cluster, like the trends' minimum count."""
 
     def __post_init__(self) -> None:
-        for name in ("min_share", "similarity_weight", "min_similarity_alone", "name_keep"):
+        for name in (
+            "min_share",
+            "similarity_weight",
+            "min_similarity_alone",
+            "name_keep",
+            "converge_similarity",
+            "converge_inflow",
+            "converge_new_share",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"match parameter {name} must be between 0 and 1, got {value}")
         if self.top_keywords < 1:
             raise ConfigError(f"match parameter top_keywords must be >= 1, got {self.top_keywords}")
+        for name in ("converge_expected", "converge_volume"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"match parameter {name} must be >= 0, got {getattr(self, name)}")
+        if self.converge_min_units < 1:
+            raise ConfigError(
+                f"match parameter converge_min_units must be >= 1, got {self.converge_min_units}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +262,52 @@ class Curation:
 
 
 @dataclass(frozen=True, slots=True)
+class Convergence:
+    """Two themes whose feedback now arrives as one: the new cluster `cluster_id` sits
+    between `theme_id` and `other_id`, and took the new feedback both stopped receiving.
+    `other_id` and `cluster_id` are merged into `theme_id`."""
+
+    theme_id: str
+    other_id: str
+    cluster_id: str
+    similarity: float
+    """Centroid cosine of the new cluster and `theme_id`."""
+    other_similarity: float
+    """Centroid cosine of the new cluster and `other_id`."""
+    apart: float
+    """Centroid cosine of `theme_id` and `other_id`."""
+    received: tuple[int, int]
+    """New units `theme_id` and `other_id` received in this run."""
+    expected: tuple[float, float]
+    """New units each would have received at its share of the previous run."""
+    new_units: int
+    """New units in the new cluster."""
+
+    def curations(self) -> tuple[Curation, Curation]:
+        """The merges a product manager would make, re-applied after every re-cluster."""
+        return (
+            Curation("merge", self.other_id, target_id=self.theme_id),
+            Curation("merge", self.cluster_id, target_id=self.theme_id),
+        )
+
+    def reason(self, merged_id: str) -> str:
+        """Why `merged_id` (`other_id` or `cluster_id`) was merged into `theme_id`, in
+        figures: the lineage event's detail and the curation's reason."""
+        what = (
+            f"new theme {merged_id} of content where {self.other_id} and {self.theme_id} converged"
+            if merged_id == self.cluster_id
+            else f"content converged with {self.theme_id} in new theme {self.cluster_id}"
+        )
+        return (
+            f"{what}: {self.cluster_id} has centroid cosine {self.similarity:.2f} with "
+            f"{self.theme_id} and {self.other_similarity:.2f} with {self.other_id}, which have "
+            f"{self.apart:.2f} with each other; new units this run: {self.theme_id} "
+            f"{self.received[0]} of {self.expected[0]:.1f} expected, {self.other_id} "
+            f"{self.received[1]} of {self.expected[1]:.1f}, {self.cluster_id} {self.new_units}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Matching:
     """The outcome of matching one run to the previous one (and of curating it)."""
 
@@ -203,6 +322,9 @@ class Matching:
     shared_units: int
     unapplied: tuple[Curation, ...] = ()
     """Curations whose theme is absent from this run (it died, or was merged away)."""
+    converged: tuple[Convergence, ...] = ()
+    """Themes whose content converged in this run (`merge_converged`); their merges are
+    new curations for the caller to record."""
 
     def theme_ids(self) -> dict[int, str]:
         """Cluster label -> matched theme id."""
@@ -311,6 +433,169 @@ def match_runs(
         stability=stability,
         shared_units=len(shared),
     )
+
+
+def merge_converged(
+    previous: Sequence[ThemeSnapshot],
+    current: Sequence[ClusterSnapshot],
+    matching: Matching,
+    *,
+    previous_units: Collection[str] | None = None,
+    current_units: Collection[str] | None = None,
+    curations: Sequence[Curation] = (),
+    settled: Collection[frozenset[str]] = (),
+    params: MatchParams | None = None,
+) -> Matching:
+    """Find the themes whose content converged in this run (the module docstring gives the
+    rule) and report them `merged`: the matching returned lists them in `converged`, whose
+    `curations()` the caller records and applies like a product manager's merges.
+
+    `matching` is `match_runs` of the same runs and unit arguments; `curations` are the
+    active ones, oldest first; `settled` holds pairs of ids never to merge again (a
+    convergence recorded before, whether still applied or undone since).
+    """
+    p = params or MatchParams()
+    prev_all = _universe(previous_units, (t.unit_ids for t in previous))
+    cur_all = _universe(current_units, (c.unit_ids for c in current))
+    new = cur_all - prev_all
+    if not new or not prev_all:
+        return matching
+    share = len(new) / len(prev_all)
+    ids = {ct.label: ct.theme_id for ct in matching.clusters}
+    continued = {ct.previous_id: ct.label for ct in matching.clusters if ct.previous_id}
+    clusters = {c.label: c for c in current}
+    minted = {e.theme_id for e in matching.events if e.kind in ("born", "split")}
+    into = _merge_roots(curations)
+    served_size: Counter[str] = Counter()
+    for t in previous:
+        served_size[into.get(t.theme_id, t.theme_id)] += len(t.unit_ids)
+    hidden = {c.theme_id for c in curations if c.kind == "hide"}
+    pinned = pinned_ids(curations) | {t.theme_id for t in previous if t.pinned}
+
+    # Previous themes served on their own whose new feedback stopped.
+    direction: dict[str, np.ndarray] = {}
+    received: dict[str, int] = {}
+    expected: dict[str, float] = {}
+    for t in previous:
+        label = continued.get(t.theme_id)
+        if label is None or t.theme_id in into or t.theme_id in hidden:
+            continue
+        got, due = len(clusters[label].unit_ids & new), len(t.unit_ids) * share
+        if due >= p.converge_expected and got <= p.converge_inflow * due:
+            direction[t.theme_id] = _unit(clusters[label].centroid)
+            received[t.theme_id], expected[t.theme_id] = got, due
+    stopped = sorted(direction)
+
+    found: list[Convergence] = []
+    used: set[str] = set()
+    fresh = {c.label: len(c.unit_ids & new) for c in current}
+    for c in sorted(current, key=lambda c: (-fresh[c.label], c.label)):
+        n = fresh[c.label]
+        if (
+            ids[c.label] not in minted
+            or n < p.converge_min_units
+            or n < p.converge_new_share * len(c.unit_ids)
+        ):
+            continue
+        towards = _unit(c.centroid)
+        best: tuple[float, float, str, str] | None = None
+        for i, a in enumerate(stopped):
+            for b in stopped[i + 1 :]:
+                if used & {a, b} or frozenset((a, b)) in settled or (a in pinned and b in pinned):
+                    continue
+                sa, sb = float(towards @ direction[a]), float(towards @ direction[b])
+                missed = expected[a] - received[a] + expected[b] - received[b]
+                if (
+                    min(sa, sb) >= p.converge_similarity
+                    and min(sa, sb) > float(direction[a] @ direction[b])
+                    and n >= p.converge_volume * missed
+                    and (best is None or (min(sa, sb), sa + sb) > best[:2])
+                ):
+                    best = (min(sa, sb), sa + sb, a, b)
+        if best is None:
+            continue
+        keep, other = sorted(best[2:], key=lambda t: (t not in pinned, -served_size[t], t))
+        used |= {keep, other}
+        found.append(
+            Convergence(
+                theme_id=keep,
+                other_id=other,
+                cluster_id=ids[c.label],
+                similarity=round(float(towards @ direction[keep]), 4),
+                other_similarity=round(float(towards @ direction[other]), 4),
+                apart=round(float(direction[keep] @ direction[other]), 4),
+                received=(received[keep], received[other]),
+                expected=(round(expected[keep], 2), round(expected[other], 2)),
+                new_units=n,
+            )
+        )
+    if not found:
+        return matching
+    shared = prev_all & cur_all
+    prev_by_id = {t.theme_id: t for t in previous}
+    cluster_by_id = {ids[c.label]: c for c in current}
+    merged: dict[str, LineageEvent] = {}
+    for conv in found:
+        survivor = clusters[continued[conv.theme_id]]
+        merged[conv.other_id] = _merged_event(
+            conv, conv.other_id, prev_by_id[conv.other_id], survivor, shared
+        )
+        merged[conv.cluster_id] = _merged_event(
+            conv, conv.cluster_id, prev_by_id[conv.theme_id], cluster_by_id[conv.cluster_id], shared
+        )
+    return replace(
+        matching,
+        events=tuple(merged.get(e.theme_id, e) for e in matching.events),
+        converged=tuple(found),
+    )
+
+
+def _merged_event(
+    conv: Convergence,
+    theme_id: str,
+    before: ThemeSnapshot,
+    after: ClusterSnapshot,
+    shared: frozenset[str],
+) -> LineageEvent:
+    """`theme_id` merged into the convergence's survivor, with the overlap and cosine of a
+    previous theme and a new cluster as for every `merged` event: the merged theme against
+    the survivor's cluster, or the survivor's previous theme against the new cluster."""
+    a, b = before.unit_ids & shared, after.unit_ids & shared
+    return LineageEvent(
+        "merged",
+        theme_id,
+        (conv.theme_id,),
+        round(len(a & b) / len(a | b), 4) if a | b else 0.0,
+        round(float(_unit(before.centroid) @ _unit(after.centroid)), 4),
+        conv.reason(theme_id),
+    )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    flat = np.asarray(v, dtype=np.float64).ravel()
+    norm = float(np.linalg.norm(flat))
+    return flat / norm if norm > 0 else flat
+
+
+def _merge_roots(curations: Sequence[Curation]) -> dict[str, str]:
+    """Theme id -> the id it is served under, for every theme a merge curation moves (as
+    `apply_curation` follows merges)."""
+    into: dict[str, str] = {}
+    for cur in curations:
+        if cur.kind != "merge" or cur.target_id is None:
+            continue
+        target = cur.target_id
+        while target in into:
+            target = into[target]
+        if target != cur.theme_id:
+            into[cur.theme_id] = target
+    roots = {}
+    for tid in into:
+        root = tid
+        while root in into:
+            root = into[root]
+        roots[tid] = root
+    return roots
 
 
 def pinned_ids(curations: Iterable[Curation]) -> frozenset[str]:

@@ -275,6 +275,7 @@ curations = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(100), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text),
     sa.Index("ix_curations_ws", "workspace_id", "id"),
 )
 
@@ -433,8 +434,23 @@ class StoredCuration:
     unit_ids: list[str]
     created_at: datetime
     created_by: str
-    """The API key id that made it, or `cli`."""
+    """The API key id that made it, `cli`, or `voc:...` for a change voc made itself (a
+    convergence, see voc.registry)."""
     active: bool
+    reason: str | None = None
+    """Why voc made it; None for a person's change."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewCuration:
+    """A curation voc makes during a run, recorded in the run's own transaction so that the
+    run's served themes and the curation they depend on become current together."""
+
+    kind: str
+    theme_id: str
+    target_id: str | None
+    created_by: str
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -449,6 +465,8 @@ class RunLineage:
     data_until: datetime | None = None
     """The newest unit's date: the period the run speaks for."""
     hidden: frozenset[str] = frozenset()
+    curations: Sequence[NewCuration] = ()
+    """Curations the run made (voc.registry's converged rule), applied to its served themes."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -1138,6 +1156,16 @@ class Store:
                     [{"run_id": run.run_id, **dataclasses.asdict(c)} for c in info.clusters],
                 )
             _write_lineage(conn, run.workspace_id, info.events)
+            for made in info.curations:
+                _insert_curation(
+                    conn,
+                    run.workspace_id,
+                    made.kind,
+                    made.theme_id,
+                    made.created_by,
+                    target_id=made.target_id,
+                    reason=made.reason,
+                )
             conn.execute(
                 runs.update()
                 .where(runs.c.workspace_id == run.workspace_id)
@@ -1284,34 +1312,12 @@ class Store:
         name: str | None = None,
         target_id: str | None = None,
         unit_ids: Sequence[str] = (),
+        reason: str | None = None,
     ) -> StoredCuration:
-        now = _now()
         with self.engine.begin() as conn:
-            new_id = conn.execute(
-                curations.insert().values(
-                    workspace_id=workspace_id,
-                    kind=kind,
-                    theme_id=theme_id,
-                    name=name,
-                    target_id=target_id,
-                    unit_ids=list(unit_ids),
-                    created_at=now,
-                    created_by=created_by,
-                    active=True,
-                )
-            ).inserted_primary_key[0]
-        return StoredCuration(
-            int(new_id),
-            workspace_id,
-            kind,
-            theme_id,
-            name,
-            target_id,
-            list(unit_ids),
-            now,
-            created_by,
-            True,
-        )
+            return _insert_curation(
+                conn, workspace_id, kind, theme_id, created_by, name, target_id, unit_ids, reason
+            )
 
     def list_curations(self, workspace_id: str, active_only: bool = True) -> list[StoredCuration]:
         """Curations of a workspace in the order they were made (the order they apply in)."""
@@ -2189,6 +2195,47 @@ def _write_lineage(conn: Connection, workspace_id: str, events: Sequence[Lineage
             lineage.insert(),
             [{"workspace_id": workspace_id, **dataclasses.asdict(e)} for e in events],
         )
+
+
+def _insert_curation(
+    conn: Connection,
+    workspace_id: str,
+    kind: str,
+    theme_id: str,
+    created_by: str,
+    name: str | None = None,
+    target_id: str | None = None,
+    unit_ids: Sequence[str] = (),
+    reason: str | None = None,
+) -> StoredCuration:
+    now = _now()
+    new_id = conn.execute(
+        curations.insert().values(
+            workspace_id=workspace_id,
+            kind=kind,
+            theme_id=theme_id,
+            name=name,
+            target_id=target_id,
+            unit_ids=list(unit_ids),
+            created_at=now,
+            created_by=created_by,
+            active=True,
+            reason=reason,
+        )
+    ).inserted_primary_key[0]
+    return StoredCuration(
+        int(new_id),
+        workspace_id,
+        kind,
+        theme_id,
+        name,
+        target_id,
+        list(unit_ids),
+        now,
+        created_by,
+        True,
+        reason,
+    )
 
 
 def _lineage_from_row(row: sa.Row[Any]) -> LineageRow:

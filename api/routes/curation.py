@@ -51,6 +51,7 @@ def _record(cur: StoredCuration) -> CurationRecord:
         created_at=cur.created_at,
         created_by=cur.created_by,
         active=cur.active,
+        reason=cur.reason,
     )
 
 
