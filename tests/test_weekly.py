@@ -286,6 +286,10 @@ def test_two_themes_whose_content_converges_are_reported_merged(sim: Simulation)
     assert mine[0].reason == event.detail and mine[1].reason == cluster_event.detail
     later_events = [e for w, e in _converged(sim) if w > week]
     assert not any({e.theme_id, e.other_ids[0]} == {other, survivor} for e in later_events)
+    # The new theme was born that week, though merged at once: were the merge undone, it would
+    # be a theme of recent feedback, and its trend could report it emerging.
+    run = sim.store.get_run("acme", sim.weeks[week].summary.run_id)
+    assert sim.store.births("acme")[new_id] == run.data_until
 
 
 def test_a_fresh_weekly_run_posts_its_alerts_to_the_webhook_once(sim: Simulation) -> None:

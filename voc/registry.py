@@ -66,7 +66,8 @@ more units (with what earlier merges put into it), else the older id; C keeps it
 in the matched clusters so later runs can follow it. Lineage replaces B's `continued` and C's
 `born`/`split` with `merged` (`other_ids` (A,)), whose detail gives the cosines and inflows. A
 pair in `settled` (a convergence recorded before, active or undone) is never proposed again,
-so a product manager's undo sticks.
+so a product manager's undo sticks. C's first lineage event is that `merged`, which
+`Store.births` counts as its birth, so a C whose merge is undone can be reported emerging.
 
 On the 8-week demo simulation (tests/test_weekly.py), where refunds and mall deliveries
 converge from week 5: C had cosine 0.42 with the mall-delivery theme and 0.68 with a refund

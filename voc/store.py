@@ -1271,25 +1271,28 @@ class Store:
             return [_lineage_from_row(r) for r in rows]
 
     def births(self, workspace_id: str, exclude_run: str | None = None) -> dict[str, datetime]:
-        """Theme id -> the data date of the run that gave the id (born, split) at level 0,
-        leaving out ids given by `exclude_run`."""
+        """Theme id -> the data date of the run that gave the id at level 0, leaving out ids
+        given by `exclude_run`. An id is given by its first lineage event: `born` or `split`,
+        or `merged` for a new cluster of converged content merged into an older theme the run
+        it formed (voc.registry.merge_converged), whose birth counts once a product manager
+        undoes that merge."""
         query = (
-            sa.select(lineage.c.theme_id, runs.c.data_until)
+            sa.select(lineage.c.theme_id, lineage.c.kind, lineage.c.run_id, runs.c.data_until)
             .join(runs, runs.c.id == lineage.c.run_id)
             .where(lineage.c.workspace_id == workspace_id)
             .where(lineage.c.level == 0)
-            .where(lineage.c.kind.in_(("born", "split")))
-            .where(runs.c.data_until.is_not(None))
+            .where(lineage.c.kind != "curated")
             .order_by(lineage.c.id)
         )
-        if exclude_run is not None:
-            query = query.where(lineage.c.run_id != exclude_run)
         with self.engine.connect() as conn:
-            rows = conn.execute(query)
-            out: dict[str, datetime] = {}
-            for theme_id, when in rows:
-                out.setdefault(theme_id, when)
-            return out
+            first: dict[str, tuple[str, str, datetime | None]] = {}
+            for theme_id, kind, run_id, when in conn.execute(query):
+                first.setdefault(theme_id, (kind, run_id, when))
+        return {
+            theme_id: when
+            for theme_id, (kind, run_id, when) in first.items()
+            if kind in ("born", "split", "merged") and run_id != exclude_run and when is not None
+        }
 
     def hidden_themes(self, run_id: str) -> set[str]:
         with self.engine.connect() as conn:
