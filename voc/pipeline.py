@@ -99,11 +99,11 @@ from voc.store import (
     StoredCuration,
 )
 from voc.themes import (
-    HeldTexts,
     ThemeDescription,
     UnitTexts,
     describe_themes,
     theme_quotes,
+    unit_texts,
 )
 from voc.tokenize import Tokenizer
 from voc.trends import (
@@ -975,7 +975,7 @@ def theme_tokens(
     rows.sort()
     none: tuple[str, ...] = ()
     tokens: list[Sequence[str]] = [none] * len(units)
-    norm = (texts or HeldTexts(units)).norm_texts(rows)  # type: ignore[arg-type]
+    norm = unit_texts(units, texts).norm_texts(rows)
     read = tokenizer.tokens_many([(t, units[i].lang) for i, t in zip(rows, norm, strict=True)])
     for i, toks in zip(rows, read, strict=True):
         tokens[i] = toks
@@ -1213,11 +1213,7 @@ def _build_themes(
         curations=curations,
         settled=_converged_pairs(every_curation),
     )
-    converged = [
-        NewCuration("merge", cur.theme_id, cur.target_id, CONVERGED_BY, found.reason(cur.theme_id))
-        for found in matching.converged
-        for cur in found.curations()
-    ]
+    converged = [(found, cur) for found in matching.converged for cur in found.curations()]
 
     child_count = np.bincount(clusterer.parent_, minlength=clusterer.n_parents_)
     parent_labels = np.array(
@@ -1290,9 +1286,7 @@ def _build_themes(
         uid: child_ids[int(lb)] for uid, lb in zip(unit_ids, labels, strict=True) if lb >= 0
     }
     confidence = {uid: float(c) for uid, c in zip(unit_ids, confidences, strict=True)}
-    curated = apply_curation(
-        matching, curations + [cur for found in matching.converged for cur in found.curations()]
-    )
+    curated = apply_curation(matching, curations + [cur for _, cur in converged])
     by_id = {c.theme_id: c for c in clusters}
     parent_themes = []
     for d in parents:
@@ -1328,7 +1322,12 @@ def _build_themes(
             stability=round(matching.stability, 4) if prev_clusters else None,
             data_until=max(dates, default=None),
             hidden=frozenset(t.theme_id for t in curated.themes if t.hidden),
-            curations=converged,
+            curations=[
+                NewCuration(
+                    "merge", cur.theme_id, cur.target_id, CONVERGED_BY, found.reason(cur.theme_id)
+                )
+                for found, cur in converged
+            ],
         ),
     )
 
@@ -1361,7 +1360,7 @@ def serve_themes(
     keywords and names are those and only the quotes are chosen here. Units held without
     text come with their `texts`.
     """
-    held = texts or HeldTexts(units)  # type: ignore[arg-type]
+    held = unit_texts(units, texts)
     by_id = {c.theme_id: c for c in clusters}
     index = {u.id: i for i, u in enumerate(units)}
     served_label = np.full(len(units), -1, dtype=np.int64)

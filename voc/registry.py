@@ -573,9 +573,7 @@ def _merged_event(
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    flat = np.asarray(v, dtype=np.float64).ravel()
-    norm = float(np.linalg.norm(flat))
-    return flat / norm if norm > 0 else flat
+    return _normalise(np.asarray(v, dtype=np.float64).reshape(1, -1))[0]
 
 
 def _merge_roots(curations: Sequence[Curation]) -> dict[str, str]:

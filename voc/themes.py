@@ -58,7 +58,10 @@ class HeldTexts:
         return [self._units[i] for i in rows]
 
 
-def _held(units: Sequence[FeedbackUnit | UnitRef], texts: UnitTexts | None) -> UnitTexts:
+def unit_texts(
+    units: Sequence[FeedbackUnit] | Sequence[UnitRef], texts: UnitTexts | None
+) -> UnitTexts:
+    """`texts`, or the units' own when they are held whole."""
     if texts is not None:
         return texts
     if units and not isinstance(units[0], FeedbackUnit):
@@ -285,7 +288,7 @@ def describe_themes(
     """Keywords, names and quotes for every theme, largest theme first. Units held without
     text (`UnitRef`) come with `texts`, which is asked only for the units with tokens (those
     that describe a theme, see voc.pipeline.theme_tokens) and the quote candidates."""
-    held = _held(units, texts)
+    held = unit_texts(units, texts)
     langs = [u.lang for u in units]
     keywords = ctfidf_keywords(tokens, labels, langs, top_n)
     members: dict[int, list[int]] = defaultdict(list)
